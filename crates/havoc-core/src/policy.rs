@@ -1,0 +1,425 @@
+//! The policy model: what a validated configuration says, and each policy's identity.
+//!
+//! The TypeScript layer parses YAML and reports errors with line numbers; this module is
+//! the authority on limits all the same, so that nothing out of range reaches the engine
+//! whichever way a configuration arrives.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::hash::Fnv1a64;
+
+/// Most policies a configuration may hold.
+pub const MAX_POLICIES: usize = 1024;
+/// Longest latency a policy may inject, in milliseconds (1 h).
+pub const MAX_LATENCY_MS: f64 = 3_600_000.0;
+/// Longest warmup, in milliseconds (24 h).
+pub const MAX_WARMUP_MS: f64 = 86_400_000.0;
+/// Largest RAM chunk, in MB.
+pub const MAX_RAM_CHUNK_MB: f64 = 4096.0;
+/// Largest `throttle_threshold`.
+pub const MAX_THROTTLE: f64 = 10_000_000.0;
+
+/// What a policy acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+  Http,
+  Grpc,
+  Sql,
+  Redis,
+  Rabbitmq,
+  Kafka,
+  Mongo,
+  Resource,
+}
+
+impl Protocol {
+  pub const ALL: [Protocol; 8] = [
+    Protocol::Http,
+    Protocol::Grpc,
+    Protocol::Sql,
+    Protocol::Redis,
+    Protocol::Rabbitmq,
+    Protocol::Kafka,
+    Protocol::Mongo,
+    Protocol::Resource,
+  ];
+  pub const COUNT: usize = Self::ALL.len();
+
+  pub fn as_str(self) -> &'static str {
+    match self {
+      Protocol::Http => "http",
+      Protocol::Grpc => "grpc",
+      Protocol::Sql => "sql",
+      Protocol::Redis => "redis",
+      Protocol::Rabbitmq => "rabbitmq",
+      Protocol::Kafka => "kafka",
+      Protocol::Mongo => "mongo",
+      Protocol::Resource => "resource",
+    }
+  }
+
+  /// The position of this protocol in [`Protocol::ALL`]: a stable small integer.
+  pub fn index(self) -> usize {
+    self as usize
+  }
+
+  pub fn from_index(index: usize) -> Option<Protocol> {
+    Self::ALL.get(index).copied()
+  }
+
+  pub fn parse(name: &str) -> Option<Protocol> {
+    Self::ALL.into_iter().find(|p| p.as_str() == name)
+  }
+
+  /// Whether a dropped connection is something havoc can act out on this protocol.
+  pub fn can_drop(self) -> bool {
+    self != Protocol::Resource
+  }
+
+  /// Prefixes protected when `enable_default_ignored` is on (pastaay's built-in list).
+  pub fn default_ignored(self) -> &'static [&'static str] {
+    match self {
+      Protocol::Sql => &["CREATE", "ALTER", "DROP", "TRUNCATE"],
+      Protocol::Mongo => &["create", "createIndexes", "drop", "collMod"],
+      Protocol::Redis => &["PING", "INFO", "CONFIG"],
+      Protocol::Grpc => &["grpc.health.v1.Health"],
+      Protocol::Kafka => &["__consumer_offsets", "_schemas", "__transaction_state"],
+      Protocol::Rabbitmq => &["amq.", "reply_"],
+      Protocol::Http | Protocol::Resource => &[],
+    }
+  }
+}
+
+impl fmt::Display for Protocol {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(self.as_str())
+  }
+}
+
+/// How often a streaming call re-rolls its faults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum StreamRollMode {
+  #[default]
+  #[serde(rename = "")]
+  Unset,
+  #[serde(rename = "per-call")]
+  PerCall,
+  #[serde(rename = "per-frame")]
+  PerFrame,
+  #[serde(rename = "stream")]
+  Stream,
+}
+
+impl StreamRollMode {
+  pub fn as_str(self) -> &'static str {
+    match self {
+      StreamRollMode::Unset => "",
+      StreamRollMode::PerCall => "per-call",
+      StreamRollMode::PerFrame => "per-frame",
+      StreamRollMode::Stream => "stream",
+    }
+  }
+}
+
+/// One policy, as the TypeScript layer hands it over (camelCase keys, durations in ms).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Policy {
+  pub name: String,
+  #[serde(rename = "type")]
+  pub protocol: Option<Protocol>,
+  pub target: String,
+  pub latency_chance: f64,
+  pub latency_duration: f64,
+  pub error_chance: f64,
+  pub error_code: u32,
+  pub error_body: String,
+  pub match_headers: BTreeMap<String, String>,
+  pub drop_connection: bool,
+  pub stream_roll_mode: StreamRollMode,
+  pub throttle_threshold: f64,
+  pub ram_chunk_mb: f64,
+  pub ram_interval: f64,
+}
+
+impl Policy {
+  pub fn protocol(&self) -> Protocol {
+    self.protocol.unwrap_or(Protocol::Http)
+  }
+
+  /// Whether the target means "everything" for this protocol.
+  pub fn targets_all(&self) -> bool {
+    let target = self.target.trim();
+    target.is_empty()
+      || target.eq_ignore_ascii_case("all")
+      || target == "*"
+      || (self.protocol() == Protocol::Sql && target.eq_ignore_ascii_case("database"))
+  }
+
+  /// The error code actually sent: 0 maps to the protocol's default.
+  pub fn effective_error_code(&self) -> u32 {
+    match (self.error_code, self.protocol()) {
+      (0, Protocol::Http) => 500,
+      (0, Protocol::Grpc) => 14,
+      (code, _) => code,
+    }
+  }
+
+  /// The chance that this policy drops a connection: `error_chance` when set, else always.
+  pub fn drop_chance(&self) -> f64 {
+    if !self.drop_connection {
+      0.0
+    } else if self.error_chance > 0.0 {
+      self.error_chance
+    } else {
+      1.0
+    }
+  }
+
+  /// Whether the policy injects anything at all.
+  pub fn is_active(&self) -> bool {
+    match self.protocol() {
+      Protocol::Resource => self.latency_duration > 0.0 || self.ram_chunk_mb > 0.0 || self.throttle_threshold > 0.0,
+      _ => {
+        self.drop_connection
+          || (self.latency_chance > 0.0 && self.latency_duration > 0.0)
+          || self.error_chance > 0.0
+      }
+    }
+  }
+
+  /// The stable 64-bit identity of this policy: FNV-1a over every field, length-prefixed,
+  /// header keys sorted, numbers canonical. Equal policies hash alike on every machine.
+  pub fn identity(&self) -> u64 {
+    let mut h = Fnv1a64::new();
+    h.write_field(self.name.as_bytes());
+    h.write_field(self.protocol().as_str().as_bytes());
+    h.write_field(self.target.as_bytes());
+    h.write_number(self.latency_chance);
+    h.write_number(self.latency_duration);
+    h.write_number(self.error_chance);
+    h.write_number(f64::from(self.error_code));
+    h.write_field(self.error_body.as_bytes());
+    h.write(&(self.match_headers.len() as u64).to_le_bytes());
+    for (key, value) in &self.match_headers {
+      h.write_field(key.as_bytes());
+      h.write_field(value.as_bytes());
+    }
+    h.write_byte(u8::from(self.drop_connection));
+    h.write_field(self.stream_roll_mode.as_str().as_bytes());
+    h.write_number(self.throttle_threshold);
+    h.write_number(self.ram_chunk_mb);
+    h.write_number(self.ram_interval);
+    h.finish()
+  }
+}
+
+fn default_true() -> bool {
+  true
+}
+
+/// A whole configuration.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+  pub version: u32,
+  #[serde(default)]
+  pub warmup_duration: Option<f64>,
+  #[serde(default = "default_true")]
+  pub enable_default_ignored: bool,
+  #[serde(default)]
+  pub ignored_commands: BTreeMap<Protocol, Vec<String>>,
+  #[serde(default)]
+  pub seed: Option<u64>,
+  #[serde(default)]
+  pub policies: Vec<Policy>,
+}
+
+impl Default for Config {
+  fn default() -> Self {
+    Config {
+      version: 1,
+      warmup_duration: None,
+      enable_default_ignored: true,
+      ignored_commands: BTreeMap::new(),
+      seed: None,
+      policies: Vec::new(),
+    }
+  }
+}
+
+/// One problem found in a configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+  /// Where, e.g. `policies[2].latencyDuration`.
+  pub path: String,
+  pub message: String,
+}
+
+impl fmt::Display for Issue {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "{}: {}", self.path, self.message)
+  }
+}
+
+impl Config {
+  /// Parses the JSON form the TypeScript layer sends, then checks every limit.
+  pub fn from_json(json: &str) -> Result<Config, Vec<Issue>> {
+    let config: Config = serde_json::from_str(json)
+      .map_err(|e| vec![Issue { path: String::new(), message: format!("invalid configuration: {e}") }])?;
+    let issues = config.check();
+    if issues.is_empty() {
+      Ok(config)
+    } else {
+      Err(issues)
+    }
+  }
+
+  /// Every limit violation (empty when the configuration is sound). Target regexes are
+  /// checked when the set is compiled, see [`crate::engine::Snapshot::compile`].
+  pub fn check(&self) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let mut issue = |path: String, message: String| issues.push(Issue { path, message });
+    if self.version != 1 {
+      issue("version".into(), format!("must be 1 (got {})", self.version));
+    }
+    if let Some(w) = self.warmup_duration {
+      if !(0.0..=MAX_WARMUP_MS).contains(&w) {
+        issue("warmupDuration".into(), "must be between 0 and 24h".into());
+      }
+    }
+    if self.policies.len() > MAX_POLICIES {
+      issue("policies".into(), format!("at most {MAX_POLICIES} policies (got {})", self.policies.len()));
+    }
+    let mut names = std::collections::HashMap::new();
+    for (i, p) in self.policies.iter().enumerate() {
+      let at = |field: &str| format!("policies[{i}].{field}");
+      if p.name.is_empty() {
+        issue(at("name"), "is required".into());
+      } else if let Some(first) = names.insert(p.name.as_str(), i) {
+        issue(at("name"), format!("duplicate policy name {:?} (first defined at policies[{first}])", p.name));
+      }
+      if p.protocol.is_none() {
+        issue(at("type"), "is required".into());
+      }
+      for (field, chance) in [("latencyChance", p.latency_chance), ("errorChance", p.error_chance)] {
+        if !(0.0..=1.0).contains(&chance) {
+          issue(at(field), format!("must be a number in [0, 1] (got {chance})"));
+        }
+      }
+      if !(0.0..=MAX_LATENCY_MS).contains(&p.latency_duration) {
+        issue(at("latencyDuration"), "must be between 0 and 1h".into());
+      }
+      match p.protocol() {
+        Protocol::Http if p.error_code != 0 && !(100..=599).contains(&p.error_code) => {
+          issue(at("errorCode"), format!("an HTTP status must be 0 or 100–599 (got {})", p.error_code));
+        }
+        Protocol::Grpc if p.error_code > 16 => {
+          issue(at("errorCode"), format!("a gRPC status must be 0–16 (got {})", p.error_code));
+        }
+        _ => {}
+      }
+      if !(0.0..=MAX_THROTTLE).contains(&p.throttle_threshold) {
+        issue(at("throttleThreshold"), "must be between 0 and 10000000".into());
+      }
+      if !(0.0..=MAX_RAM_CHUNK_MB).contains(&p.ram_chunk_mb) {
+        issue(at("ramChunkMb"), "must be between 0 and 4096".into());
+      }
+      if !(0.0..=MAX_LATENCY_MS).contains(&p.ram_interval) {
+        issue(at("ramInterval"), "must be between 0 and 1h".into());
+      }
+      for key in p.match_headers.keys() {
+        if key.is_empty() || key.len() > 255 || key.bytes().any(|b| b.is_ascii_uppercase() || b == 0) {
+          issue(at("matchHeaders"), format!("header name {key:?} must be lowercase, 1–255 bytes"));
+        }
+      }
+    }
+    issues
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn policy(name: &str) -> Policy {
+    Policy { name: name.into(), protocol: Some(Protocol::Http), target: "/a".into(), ..Policy::default() }
+  }
+
+  #[test]
+  fn identity_is_stable_and_covers_fields() {
+    let a = policy("a");
+    assert_eq!(a.identity(), policy("a").identity());
+    let mut b = policy("a");
+    b.latency_chance = 0.5;
+    assert_ne!(a.identity(), b.identity());
+    let mut c = policy("a");
+    c.match_headers.insert("x-user".into(), "7".into());
+    assert_ne!(a.identity(), c.identity());
+  }
+
+  #[test]
+  fn identity_separates_fields() {
+    let mut a = policy("ab");
+    a.target = "c".into();
+    let mut b = policy("a");
+    b.target = "bc".into();
+    assert_ne!(a.identity(), b.identity());
+  }
+
+  #[test]
+  fn identity_treats_negative_zero_as_zero() {
+    let mut a = policy("a");
+    a.latency_chance = -0.0;
+    assert_eq!(a.identity(), policy("a").identity());
+  }
+
+  #[test]
+  fn from_json_reads_camel_case_and_defaults() {
+    let c = Config::from_json(
+      r#"{"version":1,"policies":[{"name":"p","type":"sql","target":"users","errorChance":0.5}]}"#,
+    )
+    .unwrap();
+    assert!(c.enable_default_ignored);
+    assert_eq!(c.policies[0].protocol(), Protocol::Sql);
+    assert_eq!(c.policies[0].error_chance, 0.5);
+  }
+
+  #[test]
+  fn from_json_rejects_unknown_keys_and_limits() {
+    assert!(Config::from_json(r#"{"version":1,"bogus":1}"#).is_err());
+    let issues = Config::from_json(
+      r#"{"version":2,"policies":[{"name":"p","type":"http","latencyChance":2,"errorCode":700},{"name":"p","type":"grpc","errorCode":17}]}"#,
+    )
+    .unwrap_err();
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+      paths,
+      ["version", "policies[0].latencyChance", "policies[0].errorCode", "policies[1].name", "policies[1].errorCode"]
+    );
+  }
+
+  #[test]
+  fn drop_chance_follows_pastaay() {
+    let mut p = policy("d");
+    assert_eq!(p.drop_chance(), 0.0);
+    p.drop_connection = true;
+    assert_eq!(p.drop_chance(), 1.0);
+    p.error_chance = 0.25;
+    assert_eq!(p.drop_chance(), 0.25);
+  }
+
+  #[test]
+  fn default_error_codes() {
+    let mut p = policy("e");
+    assert_eq!(p.effective_error_code(), 500);
+    p.protocol = Some(Protocol::Grpc);
+    assert_eq!(p.effective_error_code(), 14);
+    p.error_code = 3;
+    assert_eq!(p.effective_error_code(), 3);
+  }
+}
