@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::hash::Fnv1a64;
 
@@ -23,7 +23,7 @@ pub const MAX_RAM_CHUNK_MB: f64 = 4096.0;
 pub const MAX_THROTTLE: f64 = 10_000_000.0;
 
 /// What a policy acts on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
   Http,
@@ -101,7 +101,7 @@ impl fmt::Display for Protocol {
 }
 
 /// How often a streaming call re-rolls its faults.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum StreamRollMode {
   #[default]
   #[serde(rename = "")]
@@ -126,7 +126,7 @@ impl StreamRollMode {
 }
 
 /// One policy, as the TypeScript layer hands it over (camelCase keys, durations in ms).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Policy {
   pub name: String,
@@ -223,17 +223,17 @@ fn default_true() -> bool {
 }
 
 /// A whole configuration.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Config {
   pub version: u32,
-  #[serde(default)]
+  #[serde(default, skip_serializing_if = "Option::is_none")]
   pub warmup_duration: Option<f64>,
   #[serde(default = "default_true")]
   pub enable_default_ignored: bool,
   #[serde(default)]
   pub ignored_commands: BTreeMap<Protocol, Vec<String>>,
-  #[serde(default)]
+  #[serde(default, skip_serializing_if = "Option::is_none")]
   pub seed: Option<u64>,
   #[serde(default)]
   pub policies: Vec<Policy>,
@@ -267,6 +267,11 @@ impl fmt::Display for Issue {
 }
 
 impl Config {
+  /// The JSON form, as [`Config::from_json`] reads it.
+  pub fn to_json(&self) -> String {
+    serde_json::to_string(self).expect("a configuration always serializes")
+  }
+
   /// Parses the JSON form the TypeScript layer sends, then checks every limit.
   pub fn from_json(json: &str) -> Result<Config, Vec<Issue>> {
     let config: Config = serde_json::from_str(json)
