@@ -1,0 +1,189 @@
+use std::cell::RefCell;
+use std::ptr;
+
+use havoc_core::{Headers, PolicySet, Protocol};
+use napi::bindgen_prelude::*;
+use napi::{sys, JsValue};
+use napi_derive::napi;
+
+use crate::{parse_config, to_native_issues, NativeIssue};
+
+/// Packing of a decision into one f64 (53 integer bits): `latency_ms · 2¹⁴ + policy · 2³ + flags`.
+const FLAG_ERROR: f64 = 1.0;
+const FLAG_DROP: f64 = 2.0;
+/// The handle's snapshot changed since `table()` was last read: re-read it.
+const FLAG_STALE: f64 = 4.0;
+const POLICY_UNIT: f64 = 8.0;
+const LATENCY_UNIT: f64 = 16384.0;
+/// No fault.
+pub(crate) const NONE: f64 = -1.0;
+
+thread_local! {
+  static TARGET: RefCell<Vec<u8>> = RefCell::new(vec![0; 4096]);
+  static HEADER: RefCell<Vec<u8>> = RefCell::new(vec![0; 1024]);
+}
+
+/// Reads a JS string into `buf` (grown when needed) without allocating on the common path.
+unsafe fn read_utf8<'b>(env: sys::napi_env, value: sys::napi_value, buf: &'b mut Vec<u8>) -> Option<&'b str> {
+  let mut len = 0usize;
+  if sys::napi_get_value_string_utf8(env, value, buf.as_mut_ptr().cast(), buf.len(), &mut len) != sys::Status::napi_ok {
+    return None;
+  }
+  if len + 1 >= buf.len() {
+    // Possibly truncated: ask for the exact length and read again.
+    if sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) != sys::Status::napi_ok {
+      return None;
+    }
+    buf.resize(len + 1, 0);
+    if sys::napi_get_value_string_utf8(env, value, buf.as_mut_ptr().cast(), buf.len(), &mut len) != sys::Status::napi_ok {
+      return None;
+    }
+  }
+  std::str::from_utf8(&buf[..len]).ok()
+}
+
+/// Header lookups on a plain JS object (`IncomingHttpHeaders`, gRPC metadata as a map).
+struct JsHeaders {
+  env: sys::napi_env,
+  object: sys::napi_value,
+}
+
+impl JsHeaders {
+  unsafe fn value_is(&self, value: sys::napi_value, expected: &str) -> bool {
+    let mut kind = sys::ValueType::napi_undefined;
+    if sys::napi_typeof(self.env, value, &mut kind) != sys::Status::napi_ok {
+      return false;
+    }
+    match kind {
+      sys::ValueType::napi_string => {
+        HEADER.with(|buf| read_utf8(self.env, value, &mut buf.borrow_mut()).is_some_and(|v| v == expected))
+      }
+      sys::ValueType::napi_object => {
+        let mut len = 0u32;
+        if sys::napi_get_array_length(self.env, value, &mut len) != sys::Status::napi_ok {
+          return false;
+        }
+        (0..len).any(|i| {
+          let mut item = ptr::null_mut();
+          sys::napi_get_element(self.env, value, i, &mut item) == sys::Status::napi_ok && self.value_is(item, expected)
+        })
+      }
+      _ => false,
+    }
+  }
+}
+
+impl Headers for JsHeaders {
+  fn has(&mut self, name: &str, expected: &str) -> bool {
+    // Header names are at most 255 bytes (checked by the core): a stack C string suffices.
+    let mut key = [0u8; 256];
+    if name.len() >= key.len() {
+      return false;
+    }
+    key[..name.len()].copy_from_slice(name.as_bytes());
+    unsafe {
+      let mut value = ptr::null_mut();
+      sys::napi_get_named_property(self.env, self.object, key.as_ptr().cast(), &mut value) == sys::Status::napi_ok
+        && self.value_is(value, expected)
+    }
+  }
+}
+
+/// One thread's handle on a named, process-wide policy set.
+#[napi]
+pub struct NativeEngine {
+  handle: havoc_core::Handle,
+  table_version: Option<u64>,
+}
+
+#[napi]
+impl NativeEngine {
+  /// Attaches to the set called `name` (created empty on first use). `seed` makes this
+  /// handle's random decisions reproducible.
+  #[napi(constructor)]
+  pub fn new(name: String, seed: Option<f64>) -> Self {
+    NativeEngine { handle: PolicySet::named(&name).handle(seed.map(|s| s as u64)), table_version: None }
+  }
+
+  /// Compiles and publishes a configuration (its JSON form) for every thread. Returns the
+  /// problems found; when there are any, nothing changed.
+  #[napi(catch_unwind)]
+  pub fn apply(&self, config_json: String) -> Vec<NativeIssue> {
+    match parse_config(&config_json) {
+      Ok(config) => match self.handle.set().apply(config) {
+        Ok(_) => Vec::new(),
+        Err(issues) => to_native_issues(issues),
+      },
+      Err(issues) => issues,
+    }
+  }
+
+  #[napi]
+  pub fn reseed(&mut self, seed: f64) {
+    self.handle.reseed(seed as u64);
+  }
+
+  /// Decides one request: `-1` for no fault, else a packed number (see `src/engine.ts`).
+  #[napi(catch_unwind)]
+  pub fn decide(&mut self, protocol: u32, target: Unknown, headers: Unknown) -> f64 {
+    let Some(protocol) = Protocol::from_index(protocol as usize) else { return NONE };
+    let target = target.value();
+    let headers = headers.value();
+    let mut lookup = JsHeaders { env: headers.env, object: headers.value };
+    let decision = TARGET.with(|buf| {
+      let mut buf = buf.borrow_mut();
+      let target = unsafe { read_utf8(target.env, target.value, &mut buf) }?;
+      self.handle.decide(protocol, target, &mut lookup)
+    });
+    let Some(d) = decision else { return NONE };
+    let mut packed = d.latency_ms.round().min(4_294_967_295.0) * LATENCY_UNIT + d.policy as f64 * POLICY_UNIT;
+    if d.error {
+      packed += FLAG_ERROR;
+    }
+    if d.drop {
+      packed += FLAG_DROP;
+    }
+    if self.table_version != Some(self.handle.snapshot().version) {
+      packed += FLAG_STALE;
+    }
+    packed
+  }
+
+  /// The snapshot this handle decides against, as JSON: `{ version, config }`, each policy
+  /// with its effective error code. Reading it clears the stale flag of `decide`.
+  #[napi(catch_unwind)]
+  pub fn table(&mut self) -> String {
+    let snapshot = self.handle.snapshot();
+    self.table_version = Some(snapshot.version);
+    snapshot_json(snapshot)
+  }
+
+  /// The set's current snapshot as JSON, without touching this handle's cache.
+  #[napi(catch_unwind)]
+  pub fn current(&self) -> String {
+    snapshot_json(&self.handle.set().snapshot())
+  }
+
+  /// Milliseconds of warmup left for the current set (0 when warm).
+  #[napi]
+  pub fn warmup_remaining_ms(&self) -> f64 {
+    self.handle.set().snapshot().warmup_remaining().as_secs_f64() * 1000.0
+  }
+}
+
+fn snapshot_json(snapshot: &havoc_core::Snapshot) -> String {
+  let codes: Vec<u32> = snapshot.policies.iter().map(|p| p.policy.effective_error_code()).collect();
+  format!(r#"{{"version":{},"errorCodes":{:?},"config":{}}}"#, snapshot.version, codes, snapshot.config.to_json())
+}
+
+/// Checks a configuration (JSON form) completely, target regexes included, without applying it.
+#[napi(catch_unwind)]
+pub fn check_config(config_json: String) -> Vec<NativeIssue> {
+  match parse_config(&config_json) {
+    Ok(config) => match havoc_core::Snapshot::compile(config, 0, std::time::Instant::now()) {
+      Ok(_) => Vec::new(),
+      Err(issues) => to_native_issues(issues),
+    },
+    Err(issues) => issues,
+  }
+}
