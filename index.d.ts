@@ -9,4 +9,70 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-export declare function noop(): void
+/** One thread's handle on a named, process-wide policy set. */
+export declare class NativeEngine {
+  /**
+   * Attaches to the set called `name` (created empty on first use). `seed` makes this
+   * handle's random decisions reproducible.
+   */
+  constructor(name: string, seed?: number | undefined | null)
+  /**
+   * Compiles and publishes a configuration (its JSON form) for every thread. Returns the
+   * problems found; when there are any, nothing changed.
+   */
+  apply(configJson: string): Array<NativeIssue>
+  reseed(seed: number): void
+  /** Decides one request: `-1` for no fault, else a packed number (see `src/engine.ts`). */
+  decide(protocol: number, target: unknown, headers: unknown): number
+  /**
+   * The snapshot this handle decides against, as JSON: `{ version, config }`, each policy
+   * with its effective error code. Reading it clears the stale flag of `decide`.
+   */
+  table(): string
+  /** The set's current snapshot as JSON, without touching this handle's cache. */
+  current(): string
+  /** Milliseconds of warmup left for the current set (0 when warm). */
+  warmupRemainingMs(): number
+}
+
+/** The blast-radius guard's report on a configuration (JSON form). */
+export declare function analyze(configJson: string): NativeReport
+
+/** Checks a configuration (JSON form) completely, target regexes included, without applying it. */
+export declare function checkConfig(configJson: string): Array<NativeIssue>
+
+/** Like `normalizeSql`, with every literal replaced by `?`. */
+export declare function fingerprintSql(sql: string): string
+
+/** FNV-1a 64 of a string's UTF-8 bytes or of raw bytes. */
+export declare function fnv1a64(input: string | Uint8Array): bigint
+
+/** A configuration problem, as the TypeScript layer turns it into a `ConfigIssue`. */
+export interface NativeIssue {
+  path: string
+  message: string
+}
+
+export interface NativePolicyRisk {
+  name: string
+  scope: number
+  severity: number
+  risk: number
+}
+
+export interface NativeReport {
+  score: number
+  status: string
+  totalRisk: number
+  issues: Array<string>
+  policies: Array<NativePolicyRisk>
+}
+
+/** A native call that does nothing with the arguments `decide` takes: the benchmark's floor. */
+export declare function noop(protocol: number, target: unknown, headers: unknown): number
+
+/** Normalizes a SQL statement: comments stripped, whitespace collapsed, keywords uppercased. */
+export declare function normalizeSql(sql: string): string
+
+/** The stable identity of one policy (JSON form of a validated policy). */
+export declare function policyHash(policyJson: string): bigint

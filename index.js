@@ -835,4 +835,11 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeEngine = nativeBinding.NativeEngine
+module.exports.analyze = nativeBinding.analyze
+module.exports.checkConfig = nativeBinding.checkConfig
+module.exports.fingerprintSql = nativeBinding.fingerprintSql
+module.exports.fnv1a64 = nativeBinding.fnv1a64
 module.exports.noop = nativeBinding.noop
+module.exports.normalizeSql = nativeBinding.normalizeSql
+module.exports.policyHash = nativeBinding.policyHash

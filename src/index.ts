@@ -1,1 +1,12 @@
-export const placeholder = 1;
+export { Engine, defaultWarmupMs } from './engine.js';
+export type { Decision, EngineOptions, HeaderBag } from './engine.js';
+export { analyze } from './guard.js';
+export type { RiskReport, RiskStatus } from './guard.js';
+export { fnv1a64, policyHash } from './hash.js';
+export { normalizeSql, fingerprintSql } from './sql.js';
+export { parseConfig, loadConfig, validateConfig } from './config.js';
+export { HavocError, ConfigError } from './errors.js';
+export type { ConfigIssue } from './errors.js';
+export { parseDuration, formatDuration } from './duration.js';
+export { PROTOCOLS } from './types.js';
+export type { Config, Policy, Protocol, StreamRollMode } from './types.js';

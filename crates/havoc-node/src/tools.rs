@@ -44,7 +44,7 @@ pub fn analyze(config_json: String) -> Result<NativeReport> {
 }
 
 /// FNV-1a 64 of a string's UTF-8 bytes or of raw bytes.
-#[napi(catch_unwind)]
+#[napi(js_name = "fnv1a64", catch_unwind)]
 pub fn fnv1a64(input: Either<String, Uint8Array>) -> BigInt {
   let value = match &input {
     Either::A(text) => hash::fnv1a64(text.as_bytes()),

@@ -1,0 +1,81 @@
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import test from 'ava';
+import { Piscina } from 'piscina';
+import { Engine, type Config } from 'havoc';
+
+const workerFile = path.join(__dirname, 'fixtures', 'decide-worker.js');
+
+function errorConfig(code: number): Config {
+  return {
+    version: 1,
+    enableDefaultIgnored: true,
+    ignoredCommands: {},
+    policies: [
+      {
+        name: `fail-${code}`,
+        type: 'http',
+        target: '/checkout',
+        latencyChance: 0,
+        latencyDuration: 0,
+        errorChance: 1,
+        errorCode: code,
+        errorBody: '',
+        matchHeaders: {},
+        dropConnection: false,
+        streamRollMode: '',
+        throttleThreshold: 0,
+        ramChunkMb: 0,
+        ramInterval: 1000,
+      },
+    ],
+  };
+}
+
+test('worker threads see an update made on the main thread at once, with no messages', async (t) => {
+  const name = `workers-${process.pid}`;
+  const main = new Engine({ name, config: errorConfig(503) });
+  const pool = new Piscina({ filename: workerFile, minThreads: 2, maxThreads: 2 });
+  try {
+    type Result = { threadId: number; decision: { error: { code: number } | null } | null };
+    const round = () => Promise.all(Array.from({ length: 16 }, () => pool.run({ name, target: '/checkout' }) as Promise<Result>));
+    const first = await round();
+    t.true(first.every((r) => r.decision?.error?.code === 503));
+    main.update(errorConfig(429));
+    const second = await round();
+    t.true(second.every((r) => r.decision?.error?.code === 429));
+    const threads = new Set([...first, ...second].map((r) => r.threadId));
+    t.is(threads.size, 2, 'both workers decided');
+    t.false(threads.has(0), 'decisions were made off the main thread');
+  } finally {
+    await pool.destroy();
+  }
+});
+
+test('loading the addon in workers and terminating them repeatedly neither crashes nor leaks', async (t) => {
+  const name = `churn-${process.pid}`;
+  new Engine({ name, config: errorConfig(500) });
+  const cycle = async () => {
+    const worker = new Worker(
+      `const { Engine } = require('havoc');
+       const { parentPort } = require('node:worker_threads');
+       const e = new Engine({ name: ${JSON.stringify(name)} });
+       let n = 0;
+       for (let i = 0; i < 10000; i++) if (e.decide('http', '/checkout')) n++;
+       parentPort.postMessage(n);`,
+      { eval: true },
+    );
+    const count = await new Promise<number>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    return count;
+  };
+  for (let i = 0; i < 5; i++) t.is(await cycle(), 10000);
+  global.gc?.();
+  const before = process.memoryUsage().rss;
+  for (let i = 0; i < 40; i++) t.is(await cycle(), 10000);
+  const growthMb = (process.memoryUsage().rss - before) / 2 ** 20;
+  t.true(growthMb < 64, `RSS grew ${growthMb.toFixed(1)} MB over 40 worker lifetimes`);
+});

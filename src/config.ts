@@ -1,0 +1,1001 @@
+/**
+ * Loading and validating havoc configurations (pastaay-compatible YAML or JSON).
+ *
+ * Text is parsed with a position index on the side, then one validator walks the plain value
+ * and asks the index where each problem is: YAML/JSON input gets line and column, a plain
+ * object passed to `validateConfig` does not. Every problem is collected before throwing.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { extname } from 'node:path';
+import { Composer, Lexer, LineCounter, Parser, isMap, isScalar, isSeq, visit } from 'yaml';
+import type { CST, Document, ParsedNode } from 'yaml';
+
+import { parseDuration } from './duration.js';
+import native = require('./native.js');
+import { ConfigError } from './errors.js';
+import type { ConfigIssue } from './errors.js';
+import { PROTOCOLS } from './types.js';
+import type { Config, Policy, Protocol, StreamRollMode } from './types.js';
+
+/** pastaay's limit on a config, for text and files alike. */
+export const MAX_CONFIG_BYTES = 5 * 1024 * 1024;
+export const MAX_POLICIES = 1024;
+
+const HOUR_MS = 3_600_000;
+const MAX_WARMUP_MS = 24 * HOUR_MS;
+const MAX_LATENCY_MS = HOUR_MS;
+const MAX_RAM_INTERVAL_MS = HOUR_MS;
+const DEFAULT_RAM_INTERVAL_MS = 1000;
+const MAX_RAM_CHUNK_MB = 4096;
+const MAX_THROTTLE = 10_000_000;
+const STREAM_ROLL_MODES: readonly StreamRollMode[] = ['', 'per-call', 'per-frame', 'stream'];
+/** A config needs four levels; the yaml parser can be driven into minutes of work or an OOM far below this. */
+const MAX_NESTING = 64;
+/** Past this many syntax errors the rest are noise, and composing them costs time and memory. */
+const MAX_SYNTAX_ERRORS = 20;
+const DURATION_EXAMPLE = 'a duration such as "1500ms", "3s" or "1m"';
+const EMPTY_MESSAGE = 'config is empty; it needs at least `version: 1`';
+
+export interface ParseConfigOptions {
+  /** Default `'yaml'`. JSON is also valid YAML, but `'json'` parses it strictly, as JSON. */
+  format?: 'yaml' | 'json';
+  /** File path or label, used in error messages. */
+  source?: string;
+}
+
+/** Parses and validates configuration text. Throws a `ConfigError` listing every problem. */
+export function parseConfig(text: string, opts: ParseConfigOptions = {}): Config {
+  const { source } = opts;
+  const parsed = opts.format === 'json' ? readJson(text) : readYaml(text);
+  if (parsed.fatal) throw new ConfigError(sortIssues(parsed.issues), source);
+  const ctx: Context = { issues: [...parsed.issues], locate: parsed.locate };
+  const config = validate(parsed.value, ctx);
+  if (ctx.issues.length > 0) throw new ConfigError(sortIssues(ctx.issues), source);
+  return config;
+}
+
+/** Reads, parses and validates a config file; `.json` files are parsed as JSON, anything else as YAML. */
+export function loadConfig(path: string): Config {
+  const text = readConfigFile(path);
+  const format = extname(path).toLowerCase() === '.json' ? 'json' : 'yaml';
+  return parseConfig(text, { format, source: path });
+}
+
+/**
+ * Validates a plain object: a raw config with snake_case or camelCase keys, or a `Config`
+ * that was already validated (the result is then deep-equal to the input).
+ */
+export function validateConfig(input: unknown, source?: string): Config {
+  const ctx: Context = { issues: [], locate: () => undefined };
+  const config = validate(input, ctx);
+  if (ctx.issues.length > 0) throw new ConfigError(ctx.issues, source);
+  return config;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Positions
+
+interface Position {
+  line: number;
+  column: number;
+}
+
+/** Where a value sits in the source text: its key (if in a mapping), its value, and the value's raw text. */
+interface Located {
+  key?: Position;
+  value?: Position;
+  /** Source text of a scalar, to quote it back exactly (`042` rather than `42`). */
+  text?: string;
+}
+
+/** Looks a formatted path up in the source; plain objects have no positions. */
+type Locate = (path: string) => Located | undefined;
+
+type Segment = string | number;
+type Path = readonly Segment[];
+
+const IDENTIFIER = /^[A-Za-z_$][\w$-]*$/;
+
+function formatPath(path: Path): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (IDENTIFIER.test(segment)) out += out ? `.${segment}` : segment;
+    else out += `[${JSON.stringify(segment)}]`;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading text
+
+interface Parsed {
+  value: unknown;
+  locate: Locate;
+  issues: ConfigIssue[];
+  /** When true, `value` is unusable and `issues` say why. */
+  fatal: boolean;
+}
+
+function failed(issues: ConfigIssue[]): Parsed {
+  return { value: undefined, locate: () => undefined, issues, fatal: true };
+}
+
+/** Size and type checks shared by both formats; returns a refusal or undefined. */
+function checkText(text: unknown): ConfigIssue | undefined {
+  if (typeof text !== 'string') return { path: '', message: `config text must be a string (got ${describe(text)})` };
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_CONFIG_BYTES) return { path: '', message: `config is too large: ${formatSize(bytes)}; the limit is 5 MiB (${MAX_CONFIG_BYTES} bytes)` };
+  return undefined;
+}
+
+function readYaml(text: string): Parsed {
+  const refused = checkText(text);
+  if (refused) return failed([refused]);
+  const composed = composeYaml(text);
+  if ('issues' in composed) return failed(composed.issues);
+  const { doc, lines } = composed;
+  const at = (offset: number): Position => toPosition(lines, offset);
+
+  const problems = [...doc.errors, ...doc.warnings].map((e) => ({ path: '', ...at(e.pos[0]), message: e.message }));
+  if (composed.truncated || problems.length > MAX_SYNTAX_ERRORS) {
+    const rest = { path: '', message: `stopped after ${MAX_SYNTAX_ERRORS} YAML syntax errors` };
+    return failed([...sortIssues(problems).slice(0, MAX_SYNTAX_ERRORS), rest]);
+  }
+  if (problems.length > 0) return failed(problems);
+  const alias = firstAlias(doc);
+  if (alias !== undefined) {
+    const message = 'YAML aliases (*name) are not accepted: they allow "billion laughs" expansion; repeat the values instead';
+    return failed([{ path: '', ...at(alias), message }]);
+  }
+  if (doc.contents === null) return failed([{ path: '', line: 1, column: 1, message: EMPTY_MESSAGE }]);
+
+  const index = indexPositions(doc.contents, text, lines);
+  let value: unknown;
+  try {
+    // maxAliasCount: 0 refuses aliases a second time, should one slip past the check above.
+    value = doc.toJS({ maxAliasCount: 0 });
+  } catch (error) {
+    return failed([{ path: '', ...at(0), message: `cannot read the YAML: ${errorMessage(error)}` }]);
+  }
+  return { value, locate: (path) => index.located.get(path), issues: index.issues, fatal: false };
+}
+
+/** A document, or the reason there is none. `truncated`: composing stopped at too many syntax errors. */
+type Composed = { doc: Document.Parsed; lines: LineCounter; truncated: boolean } | { issues: ConfigIssue[] };
+
+/**
+ * Drives yaml's lexer, parser and composer by hand (as `parseAllDocuments` does internally) so
+ * that hostile input is refused early: deep nesting (`[[[[...` or `- - - -...`, which can take
+ * the yaml package minutes or exhaust the heap), a second document, or a flood of syntax errors.
+ */
+function composeYaml(text: string): Composed {
+  const lines = new LineCounter();
+  const parser = new Parser(lines.addNewLine);
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false, stringKeys: true, version: '1.2' });
+  const docs: Document.Parsed[] = [];
+  const refuse = (offset: number, message: string): Composed => ({ issues: [{ path: '', ...toPosition(lines, offset), message }] });
+  const nesting = new NestingGuard();
+  let documents = 0;
+  let syntaxErrors = 0;
+  lines.addNewLine(0); // Parser.parse() does this itself; driving it by hand, we must
+
+  const accept = (tokens: Iterable<CST.Token>): Composed | undefined => {
+    for (const token of tokens) {
+      if (token.type === 'document' && ++documents > 1) {
+        return refuse(token.offset, 'config contains more than one YAML document (a `---` separator); put everything in one');
+      }
+      if (token.type === 'error' && ++syntaxErrors > MAX_SYNTAX_ERRORS) return undefined;
+      docs.push(...composer.next(token));
+    }
+    return undefined;
+  };
+  for (const lexeme of new Lexer().lex(text)) {
+    if (nesting.tooDeep(lexeme)) return refuse(parser.offset, `nesting is deeper than ${MAX_NESTING} levels; a havoc config needs only a few`);
+    const refused = accept(parser.next(lexeme));
+    if (refused) return refused;
+    if (syntaxErrors > MAX_SYNTAX_ERRORS) break;
+  }
+  const refused = accept(parser.end());
+  if (refused) return refused;
+  docs.push(...composer.end(true, text.length));
+  const [doc] = docs;
+  return doc ? { doc, lines, truncated: syntaxErrors > MAX_SYNTAX_ERRORS } : refuse(0, EMPTY_MESSAGE);
+}
+
+/**
+ * Tracks nesting from lexemes: flow brackets, and block indicators (`-`, `?`, `:`) chained on
+ * one line, which is how compact nesting (`- - - x`) is written. Counts only real indicators:
+ * a lexeme following the scalar marker is scalar text.
+ */
+class NestingGuard {
+  private flowDepth = 0;
+  private lineIndicators = 0;
+  private scalarNext = false;
+
+  tooDeep(lexeme: string): boolean {
+    if (this.scalarNext) {
+      this.scalarNext = false;
+      return false;
+    }
+    switch (lexeme) {
+      case '\x1f': // yaml's SCALAR marker: the next lexeme is a scalar's source
+        this.scalarNext = true;
+        break;
+      case '[':
+      case '{':
+        this.flowDepth += 1;
+        break;
+      case ']':
+      case '}':
+        this.flowDepth = Math.max(0, this.flowDepth - 1);
+        break;
+      case '\n':
+      case '\r\n':
+        this.lineIndicators = 0;
+        break;
+      case '-':
+      case '?':
+      case ':':
+        if (this.flowDepth === 0) this.lineIndicators += 1;
+        break;
+    }
+    return this.flowDepth > MAX_NESTING || this.lineIndicators > MAX_NESTING;
+  }
+}
+
+function toPosition(lines: LineCounter, offset: number): Position {
+  const { line, col } = lines.linePos(offset);
+  return { line, column: col };
+}
+
+/** Offset of the first alias node in the document, if any. */
+function firstAlias(doc: Document.Parsed): number | undefined {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      offset = node.range?.[0] ?? 0;
+      return visit.BREAK;
+    },
+  });
+  return offset;
+}
+
+/** The deepest level a valid config reaches is 4; deeper nodes need no positions. */
+const MAX_INDEXED_DEPTH = 8;
+
+interface PositionIndex {
+  located: Map<string, Located>;
+  /** Duplicate keys, found here because the index sees every pair, before `toJS` keeps the last. */
+  issues: ConfigIssue[];
+}
+
+function indexPositions(root: ParsedNode, text: string, lines: LineCounter): PositionIndex {
+  const located = new Map<string, Located>();
+  const issues: ConfigIssue[] = [];
+  const at = (node: ParsedNode | null | undefined): Position | undefined =>
+    node?.range ? toPosition(lines, node.range[0]) : undefined;
+  const raw = (node: ParsedNode | null | undefined): string | undefined =>
+    node && isScalar(node) && node.range ? text.slice(node.range[0], node.range[1]) : undefined;
+
+  const walk = (node: ParsedNode | null, path: Path, depth: number): void => {
+    if (!node || depth > MAX_INDEXED_DEPTH) return;
+    if (isMap<ParsedNode, ParsedNode | null>(node)) {
+      const seen = new Map<string, Position | undefined>();
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const childPath = [...path, key];
+        const keyAt = at(pair.key);
+        if (seen.has(key)) {
+          const first = seen.get(key);
+          const where = first ? ` (first at line ${first.line})` : '';
+          issues.push({ path: formatPath(childPath), ...keyAt, message: `duplicate key \`${key}\`${where}` });
+        } else {
+          seen.set(key, keyAt);
+        }
+        located.set(formatPath(childPath), compact({ key: keyAt, value: at(pair.value), text: raw(pair.value) }));
+        walk(pair.value, childPath, depth + 1);
+      }
+    } else if (isSeq<ParsedNode>(node)) {
+      node.items.forEach((item, i) => {
+        located.set(formatPath([...path, i]), compact({ value: at(item), text: raw(item) }));
+        walk(item, [...path, i], depth + 1);
+      });
+    }
+  };
+  located.set('', compact({ value: at(root) }));
+  walk(root, [], 0);
+  return { located, issues };
+}
+
+/** Drops undefined properties, so that positions stay absent rather than `undefined`. */
+function compact<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
+  return value;
+}
+
+function readJson(text: string): Parsed {
+  const refused = checkText(text);
+  if (refused) return failed([refused]);
+  const body = text.replace(/^\uFEFF/, '');
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (error) {
+    const found = findJsonError(body);
+    const offset = found?.offset ?? body.length;
+    const message = `invalid JSON: ${found?.message ?? (error instanceof Error ? error.message : String(error))}`;
+    return failed([{ path: '', ...positionAt(text, offset + text.length - body.length), message }]);
+  }
+  // JSON is YAML, so yaml's parse of the same text gives positions and catches duplicate keys,
+  // which JSON.parse silently resolves to the last. Best effort: no positions if yaml disagrees.
+  const composed = composeYaml(text);
+  if ('issues' in composed || composed.doc.errors.length > 0 || composed.doc.contents === null) {
+    return { value, locate: () => undefined, issues: [], fatal: false };
+  }
+  const index = indexPositions(composed.doc.contents, text, composed.lines);
+  return { value, locate: (path) => index.located.get(path), issues: index.issues, fatal: false };
+}
+
+function positionAt(text: string, offset: number): Position {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line += 1;
+    lineStart = i + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+const JSON_WHITESPACE = /[ \t\n\r]*/y;
+const JSON_NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const JSON_LITERAL = /true|false|null/y;
+
+/**
+ * Where JSON.parse failed, and why. V8's messages differ between Node versions and some carry
+ * no position at all, so this small scanner (iterative: any depth) finds the first error itself.
+ */
+function findJsonError(text: string): { offset: number; message: string } | undefined {
+  type Expect = 'value' | 'first-value' | 'key' | 'first-key' | 'colon' | 'next' | 'end';
+  const stack: string[] = [];
+  let expect: Expect = 'value';
+  let i = 0;
+  const match = (pattern: RegExp): boolean => {
+    pattern.lastIndex = i;
+    if (!pattern.test(text)) return false;
+    i = pattern.lastIndex;
+    return true;
+  };
+  const afterValue = (): Expect => (stack.length > 0 ? 'next' : 'end');
+
+  for (;;) {
+    match(JSON_WHITESPACE);
+    const char = text[i];
+    if (char === undefined) return expect === 'end' ? undefined : { offset: i, message: 'unexpected end of input' };
+    const start = i;
+    switch (expect) {
+      case 'value':
+      case 'first-value':
+        if (char === ']' && expect === 'first-value') {
+          stack.pop();
+          i += 1;
+          expect = afterValue();
+        } else if (char === '{' || char === '[') {
+          stack.push(char);
+          i += 1;
+          expect = char === '{' ? 'first-key' : 'first-value';
+        } else if (char === '"') {
+          const bad = scanJsonString(text, i);
+          if (typeof bad !== 'number') return bad;
+          i = bad;
+          expect = afterValue();
+        } else if (match(JSON_NUMBER) || match(JSON_LITERAL)) {
+          expect = afterValue();
+        } else {
+          return { offset: start, message: `unexpected ${JSON.stringify(char)} where a value was expected` };
+        }
+        break;
+      case 'key':
+      case 'first-key':
+        if (char === '}' && expect === 'first-key') {
+          stack.pop();
+          i += 1;
+          expect = afterValue();
+        } else if (char === '"') {
+          const bad = scanJsonString(text, i);
+          if (typeof bad !== 'number') return bad;
+          i = bad;
+          expect = 'colon';
+        } else {
+          return { offset: start, message: `expected a property name in double quotes, found ${JSON.stringify(char)}` };
+        }
+        break;
+      case 'colon':
+        if (char !== ':') return { offset: start, message: `expected ":" after a property name, found ${JSON.stringify(char)}` };
+        i += 1;
+        expect = 'value';
+        break;
+      case 'next': {
+        const open = stack[stack.length - 1];
+        const close = open === '{' ? '}' : ']';
+        if (char === ',') {
+          i += 1;
+          expect = open === '{' ? 'key' : 'value';
+        } else if (char === close) {
+          stack.pop();
+          i += 1;
+          expect = afterValue();
+        } else {
+          return { offset: start, message: `expected "," or "${close}", found ${JSON.stringify(char)}` };
+        }
+        break;
+      }
+      case 'end':
+        return { offset: start, message: `unexpected ${JSON.stringify(char)} after the end of the JSON value` };
+    }
+  }
+}
+
+/** Returns the offset after the closing quote, or the error. */
+function scanJsonString(text: string, start: number): number | { offset: number; message: string } {
+  for (let i = start + 1; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code === 0x22) return i + 1;
+    if (code < 0x20) return { offset: i, message: 'unescaped control character (such as a newline) in a string' };
+    if (code === 0x5c) {
+      const escape = text[i + 1] ?? '';
+      if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 5;
+      else if ('"\\/bfnrt'.includes(escape) && escape !== '') i += 1;
+      else return { offset: i, message: `invalid escape "\\${escape}" in a string` };
+    }
+  }
+  return { offset: start, message: 'unterminated string' };
+}
+
+/** Reads at most the limit plus one byte, from one open file: no race between stat and read. */
+function readConfigFile(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: `cannot open config file: ${errorMessage(error)}` }], path, { cause: error });
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new ConfigError([{ path: '', message: 'config path is not a regular file' }], path);
+    if (stat.size > MAX_CONFIG_BYTES) {
+      throw new ConfigError([{ path: '', message: `config file is too large: ${formatSize(stat.size)}; the limit is 5 MiB (${MAX_CONFIG_BYTES} bytes)` }], path);
+    }
+    // One byte more than the limit: a file that grew after fstat is caught, not truncated.
+    const buffer = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    if (length > MAX_CONFIG_BYTES) {
+      throw new ConfigError([{ path: '', message: `config file is too large: it grew past the 5 MiB limit (${MAX_CONFIG_BYTES} bytes) while being read` }], path);
+    }
+    return decodeUtf8(buffer.subarray(0, length), path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function decodeUtf8(bytes: Uint8Array, path: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: 'config file is not valid UTF-8 text' }], path, { cause: error });
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function formatSize(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB (${bytes} bytes)`;
+}
+
+/** Document order; issues without a position last. The sort is stable, so ties keep validation order. */
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  const line = (issue: ConfigIssue): number => issue.line ?? Number.MAX_SAFE_INTEGER;
+  return [...issues].sort((a, b) => line(a) - line(b) || (a.column ?? 0) - (b.column ?? 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+interface Context {
+  readonly issues: ConfigIssue[];
+  readonly locate: Locate;
+}
+
+/** Which end of a `key: value` a problem points at. */
+type Part = 'key' | 'value';
+
+/** Records a problem at `path`; positions fall back to the nearest enclosing node that has one. */
+function report(ctx: Context, path: Path, message: string, part: Part = 'value'): void {
+  const issue: ConfigIssue = { path: formatPath(path), message };
+  for (let p = path; ; p = p.slice(0, -1)) {
+    const found = ctx.locate(formatPath(p));
+    const position = found && (p === path && part === 'key' ? found.key ?? found.value : found.value ?? found.key);
+    if (position) {
+      issue.line = position.line;
+      issue.column = position.column;
+      break;
+    }
+    if (p.length === 0) break;
+  }
+  ctx.issues.push(issue);
+}
+
+/** A field as found in the input: the spelling the user chose (for paths) and its value. */
+interface Field {
+  path: Path;
+  value: unknown;
+}
+
+interface Schema {
+  readonly level: string;
+  /** snake_case names, in output order. */
+  readonly fields: readonly string[];
+  /** Every accepted spelling → its snake_case name. */
+  readonly spellings: ReadonlyMap<string, string>;
+}
+
+function camelCase(snake: string): string {
+  return snake.replace(/_([a-z])/g, (_m, letter: string) => letter.toUpperCase());
+}
+
+function schema(level: string, fields: readonly string[], extra: Record<string, string> = {}): Schema {
+  const spellings = new Map<string, string>();
+  for (const name of fields) {
+    spellings.set(name, name);
+    spellings.set(camelCase(name), name);
+  }
+  for (const [spelling, name] of Object.entries(extra)) spellings.set(spelling, name);
+  return { level, fields, spellings };
+}
+
+const TOP_SCHEMA = schema('top-level', ['version', 'warmup_duration', 'enable_default_ignored', 'ignored_commands', 'seed', 'policies']);
+const POLICY_SCHEMA = schema(
+  'policy',
+  [
+    'name', 'type', 'target', 'latency_chance', 'latency_duration', 'error_chance', 'error_code', 'error_body',
+    'match_headers', 'drop_connection', 'stream_roll_mode', 'throttle_threshold', 'ram_chunk_mb', 'ram_interval',
+  ],
+  // Go's usual initialism style, in case a pastaay file spells it so.
+  { ramChunkMB: 'ram_chunk_mb' },
+);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Resolves the keys of a mapping against a schema: unknown keys and a field given in two
+ * spellings are reported; `undefined` values count as absent (plain objects), null is kept.
+ */
+function readFields(input: Record<string, unknown>, path: Path, own: Schema, other: Schema, ctx: Context): Map<string, Field> {
+  const fields = new Map<string, Field>();
+  for (const key of Object.keys(input)) {
+    const value = input[key];
+    if (value === undefined) continue;
+    const name = own.spellings.get(key);
+    if (name === undefined) {
+      report(ctx, [...path, key], unknownKeyMessage(key, own, other), 'key');
+      continue;
+    }
+    const previous = fields.get(name);
+    if (previous) {
+      const first = previous.path[previous.path.length - 1];
+      report(ctx, [...path, key], `\`${String(first)}\` and \`${key}\` are the same field; give it once`, 'key');
+      continue;
+    }
+    fields.set(name, { path: [...path, key], value });
+  }
+  return fields;
+}
+
+function unknownKeyMessage(key: string, own: Schema, other: Schema): string {
+  const base = `unknown key \`${key}\``;
+  if (other.spellings.has(key)) return `${base}: it is a ${other.level} field, not a ${own.level} one`;
+  const camel = /[A-Z]/.test(key) && !key.includes('_');
+  const candidates = own.fields.map((name) => (camel ? camelCase(name) : name));
+  const suggestion = closest(key, candidates);
+  return suggestion ? `${base}; did you mean \`${suggestion}\`?` : base;
+}
+
+/** Optimal-string-alignment distance (Damerau-Levenshtein with adjacent transpositions). */
+function editDistance(a: string, b: string): number {
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, (before[j - 2] ?? 0) + 1);
+      current.push(best);
+    }
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** The candidate closest to `input`, ignoring case, `_` and `-`, if close enough to be a typo. */
+function closest(input: string, candidates: readonly string[]): string | undefined {
+  const normalize = (s: string): string => s.toLowerCase().replace(/[-_\s]/g, '');
+  const target = normalize(input);
+  const limit = target.length <= 4 ? 1 : 2;
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const candidate of candidates) {
+    const distance = editDistance(target, normalize(candidate));
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** `string "0.5"`, `boolean true`, `2`, `a list`: for "(got ...)" in messages. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `string ${quote(value)}`;
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'boolean') return `boolean ${value}`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (isRecord(value)) return 'a mapping';
+  if (typeof value === 'object') return `an object of type ${value.constructor?.name ?? 'unknown'}`;
+  return typeof value;
+}
+
+function quote(text: string): string {
+  return JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
+}
+
+// --- top level -------------------------------------------------------------------------------
+
+function validate(input: unknown, ctx: Context): Config {
+  if (!isRecord(input)) {
+    report(ctx, [], `config must be a mapping with at least \`version: 1\` (got ${describe(input)})`);
+    return { version: 1, enableDefaultIgnored: true, ignoredCommands: {}, policies: [] };
+  }
+  const fields = readFields(input, [], TOP_SCHEMA, POLICY_SCHEMA, ctx);
+  const field = (name: string): Field | undefined => fields.get(name);
+
+  checkVersion(field('version'), ctx);
+  const warmup = field('warmup_duration');
+  const warmupDuration = present(warmup) ? duration(warmup, MAX_WARMUP_MS, ctx) : undefined;
+  const seed = checkSeed(field('seed'), ctx);
+  const config: Config = {
+    version: 1,
+    ...(warmupDuration === undefined ? {} : { warmupDuration }),
+    enableDefaultIgnored: present(field('enable_default_ignored')) ? boolean(field('enable_default_ignored'), ctx) : true,
+    ignoredCommands: ignoredCommands(field('ignored_commands'), ctx),
+    ...(seed === undefined ? {} : { seed }),
+    policies: policies(field('policies'), ctx),
+  };
+  if (ctx.issues.length === 0) compileCheck(config, ctx);
+  return config;
+}
+
+/**
+ * What only the engine can tell, such as a SQL target that is not a valid regex for the Rust
+ * `regex` crate: the core compiles the set without applying it. Its paths use the
+ * canonical field names, which for `target` is also what the user wrote.
+ */
+function compileCheck(config: Config, ctx: Context): void {
+  for (const issue of native.checkConfig(JSON.stringify(config))) {
+    const path: Segment[] = [];
+    for (const [, name, index] of issue.path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
+      path.push(index === undefined ? name! : Number(index));
+    }
+    report(ctx, path, issue.message);
+  }
+}
+
+/** Absent, or null (an empty YAML value): the field takes its default, as in pastaay. */
+function present(field: Field | undefined): field is Field & { value: NonNullable<unknown> } {
+  return field !== undefined && field.value !== null;
+}
+
+function checkVersion(field: Field | undefined, ctx: Context): void {
+  if (!present(field)) {
+    report(ctx, field?.path ?? ['version'], 'is required and must be 1');
+  } else if (field.value !== 1) {
+    const hint = typeof field.value === 'string' ? 'the number 1' : '1';
+    report(ctx, field.path, `must be ${hint} (got ${describe(field.value)})`);
+  }
+}
+
+function checkSeed(field: Field | undefined, ctx: Context): number | undefined {
+  if (!present(field)) return undefined;
+  const { value } = field;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  report(ctx, field.path, `must be an integer in [0, ${Number.MAX_SAFE_INTEGER}] (got ${describe(value)})`);
+  return undefined;
+}
+
+const SQL_DATABASES = /^(postgres(ql)?|pg|mysql|mariadb|sqlite|mssql)$/i;
+
+const PROTOCOL_SPELLINGS: ReadonlyMap<string, Protocol> = new Map<string, Protocol>([
+  ...PROTOCOLS.map((p): [string, Protocol] => [p, p]),
+  ['mongodb', 'mongo'],
+]);
+
+function ignoredCommands(field: Field | undefined, ctx: Context): Partial<Record<Protocol, string[]>> {
+  const out: Partial<Record<Protocol, string[]>> = {};
+  if (!present(field)) return out;
+  if (!isRecord(field.value)) {
+    report(ctx, field.path, `must be a mapping of protocol to a list of prefixes (got ${describe(field.value)})`);
+    return out;
+  }
+  const seen = new Map<Protocol, string>();
+  for (const [key, value] of Object.entries(field.value)) {
+    if (value === undefined) continue;
+    const path = [...field.path, key];
+    const protocol = PROTOCOL_SPELLINGS.get(key);
+    if (protocol === undefined) {
+      report(ctx, path, unknownValueMessage('protocol', key, [...PROTOCOL_SPELLINGS.keys()]), 'key');
+      continue;
+    }
+    const first = seen.get(protocol);
+    if (first !== undefined) {
+      report(ctx, path, `\`${first}\` and \`${key}\` are the same protocol; give it once`, 'key');
+      continue;
+    }
+    seen.set(protocol, key);
+    out[protocol] = prefixes({ path, value }, ctx);
+  }
+  return out;
+}
+
+function prefixes(field: Field, ctx: Context): string[] {
+  if (field.value === null) return [];
+  if (!Array.isArray(field.value)) {
+    report(ctx, field.path, `must be a list of command prefixes (got ${describe(field.value)})`);
+    return [];
+  }
+  const out: string[] = [];
+  field.value.forEach((item: unknown, i) => {
+    if (typeof item === 'string' && item !== '') out.push(item);
+    else report(ctx, [...field.path, i], `must be a non-empty string (got ${describe(item)})`);
+  });
+  return out;
+}
+
+/** `unknown protocol "postgres"; ...` with a hint: SQL databases all go by `sql`, else the closest name. */
+function unknownValueMessage(what: string, value: string, candidates: readonly string[]): string {
+  const base = `unknown ${what} ${quote(value)}`;
+  if (SQL_DATABASES.test(value)) return `${base}; use \`sql\` for every SQL database`;
+  const suggestion = closest(value, candidates);
+  const hint = suggestion ? `; did you mean \`${suggestion}\`?` : '';
+  return `${base}; expected one of ${PROTOCOLS.join(', ')}${hint}`;
+}
+
+function policies(field: Field | undefined, ctx: Context): Policy[] {
+  if (!present(field)) return [];
+  const { value, path } = field;
+  if (!Array.isArray(value)) {
+    report(ctx, path, `must be a list of policies (got ${describe(value)})`);
+    return [];
+  }
+  if (value.length > MAX_POLICIES) {
+    report(ctx, path, `has ${value.length} policies; at most ${MAX_POLICIES} are allowed`, 'key');
+  }
+  const out: Policy[] = [];
+  const names = new Map<string, Path>();
+  value.forEach((item: unknown, i) => {
+    const policy = validatePolicy(item, [...path, i], ctx);
+    if (!policy) return;
+    checkUniqueName(policy.name, [...path, i], names, ctx);
+    out.push(policy);
+  });
+  return out;
+}
+
+/** Names identify policies across sources and reloads, so a duplicate is always a mistake. */
+function checkUniqueName(name: string, path: Path, names: Map<string, Path>, ctx: Context): void {
+  if (name === '') return;
+  const first = names.get(name);
+  if (!first) {
+    names.set(name, path);
+    return;
+  }
+  // `name` is spelled the same in both styles, so the path of the first one is known.
+  const line = ctx.locate(formatPath([...first, 'name']))?.value?.line;
+  const where = `${formatPath(first)}${line === undefined ? '' : `, line ${line}`}`;
+  report(ctx, [...path, 'name'], `duplicate policy name ${quote(name)} (first defined at ${where})`);
+}
+
+// --- policies --------------------------------------------------------------------------------
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function validatePolicy(input: unknown, path: Path, ctx: Context): Policy | undefined {
+  if (!isRecord(input)) {
+    report(ctx, path, `must be a mapping with at least \`name\` and \`type\` (got ${describe(input)})`);
+    return undefined;
+  }
+  const fields = readFields(input, path, POLICY_SCHEMA, TOP_SCHEMA, ctx);
+  const field = (name: string): Field | undefined => fields.get(name);
+  const type = policyType(field('type'), path, ctx);
+  return {
+    name: policyName(field('name'), path, ctx),
+    type: type ?? 'http',
+    target: optionalString(field('target'), ctx) || 'all',
+    latencyChance: chance(field('latency_chance'), ctx),
+    latencyDuration: present(field('latency_duration')) ? duration(field('latency_duration'), MAX_LATENCY_MS, ctx) : 0,
+    errorChance: chance(field('error_chance'), ctx),
+    errorCode: errorCode(field('error_code'), type, ctx),
+    errorBody: optionalString(field('error_body'), ctx),
+    matchHeaders: matchHeaders(field('match_headers'), ctx),
+    dropConnection: present(field('drop_connection')) ? boolean(field('drop_connection'), ctx) : false,
+    streamRollMode: streamRollMode(field('stream_roll_mode'), ctx),
+    throttleThreshold: integer(field('throttle_threshold'), 0, MAX_THROTTLE, ctx),
+    ramChunkMb: integer(field('ram_chunk_mb'), 0, MAX_RAM_CHUNK_MB, ctx),
+    ramInterval: ramInterval(field('ram_interval'), ctx),
+  };
+}
+
+function policyName(field: Field | undefined, path: Path, ctx: Context): string {
+  if (!present(field)) {
+    report(ctx, field?.path ?? [...path, 'name'], 'is required: every policy needs a unique name');
+    return '';
+  }
+  if (typeof field.value === 'string' && field.value.trim() !== '') return field.value;
+  report(ctx, field.path, `must be a non-empty string (got ${describe(field.value)})`);
+  return '';
+}
+
+function policyType(field: Field | undefined, path: Path, ctx: Context): Protocol | undefined {
+  const allowed = PROTOCOLS.join(', ');
+  if (!present(field)) {
+    report(ctx, field?.path ?? [...path, 'type'], `is required: one of ${allowed}`);
+    return undefined;
+  }
+  const { value } = field;
+  const protocol = typeof value === 'string' ? PROTOCOL_SPELLINGS.get(value) : undefined;
+  if (protocol) return protocol;
+  if (typeof value !== 'string') {
+    report(ctx, field.path, `must be one of ${allowed} (got ${describe(value)})`);
+  } else {
+    report(ctx, field.path, unknownValueMessage('type', value, [...PROTOCOL_SPELLINGS.keys()]));
+  }
+  return undefined;
+}
+
+function optionalString(field: Field | undefined, ctx: Context): string {
+  if (!present(field)) return '';
+  if (typeof field.value === 'string') return field.value;
+  report(ctx, field.path, `must be a string (got ${describe(field.value)})`);
+  return '';
+}
+
+function boolean(field: Field | undefined, ctx: Context): boolean {
+  if (!present(field)) return false;
+  if (typeof field.value === 'boolean') return field.value;
+  report(ctx, field.path, `must be true or false (got ${describe(field.value)})`);
+  return false;
+}
+
+function chance(field: Field | undefined, ctx: Context): number {
+  if (!present(field)) return 0;
+  const { value } = field;
+  if (typeof value === 'number' && value >= 0 && value <= 1) return value; // NaN fails both comparisons
+  report(ctx, field.path, `must be a number in [0, 1] (got ${describe(value)})`);
+  return 0;
+}
+
+function integer(field: Field | undefined, min: number, max: number, ctx: Context): number {
+  if (!present(field)) return 0;
+  const { value } = field;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value;
+  report(ctx, field.path, `must be an integer in [${min}, ${max}] (got ${describe(value)})`);
+  return 0;
+}
+
+/** Codes per protocol; 0 stays 0 and means "the protocol's default" (HTTP 500, gRPC 14). */
+function errorCode(field: Field | undefined, type: Protocol | undefined, ctx: Context): number {
+  if (!present(field)) return 0;
+  const { value } = field;
+  const [valid, expected] =
+    type === 'http'
+      ? [(c: number) => c === 0 || (c >= 100 && c <= 599), '0 or an HTTP status code in [100, 599]']
+      : type === 'grpc'
+        ? [(c: number) => c >= 0 && c <= 16, 'a gRPC status code in [0, 16]']
+        : [(c: number) => c >= 0 && c <= 65535, 'an integer in [0, 65535]'];
+  if (typeof value === 'number' && Number.isInteger(value) && valid(value)) return value;
+  report(ctx, field.path, `must be ${expected} (got ${describe(value)})`);
+  return 0;
+}
+
+/** A Go-style duration string or a number of milliseconds, in [0, max]. */
+function duration(field: Field | undefined, maxMs: number, ctx: Context): number {
+  if (!present(field)) return 0;
+  const { value, path } = field;
+  const shown = typeof value === 'string' ? quote(value) : describe(value);
+  if (typeof value !== 'string' && typeof value !== 'number') {
+    report(ctx, path, `must be ${DURATION_EXAMPLE} (got ${shown})`);
+    return 0;
+  }
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch {
+    const unitless = typeof value === 'string' && /^\s*[-+]?[\d.]+\s*$/.test(value);
+    const hint = unitless ? `; a number in quotes needs a unit, e.g. "${value.trim()}ms"` : '';
+    report(ctx, path, `must be ${DURATION_EXAMPLE} (got ${shown})${hint}`);
+    return 0;
+  }
+  if (ms >= 0 && ms <= maxMs) return ms;
+  report(ctx, path, `must be a duration between 0 and ${formatHours(maxMs)} (got ${shown})`);
+  return 0;
+}
+
+function formatHours(ms: number): string {
+  return `${ms / HOUR_MS}h`;
+}
+
+/** pastaay's rule: an interval of 0 (or none) means one second. */
+function ramInterval(field: Field | undefined, ctx: Context): number {
+  const ms = present(field) ? duration(field, MAX_RAM_INTERVAL_MS, ctx) : 0;
+  return ms === 0 ? DEFAULT_RAM_INTERVAL_MS : ms;
+}
+
+function streamRollMode(field: Field | undefined, ctx: Context): StreamRollMode {
+  if (!present(field)) return '';
+  const { value } = field;
+  const mode = STREAM_ROLL_MODES.find((m) => m === value);
+  if (mode !== undefined) return mode;
+  const allowed = STREAM_ROLL_MODES.map((m) => JSON.stringify(m));
+  const suggestion = typeof value === 'string' ? closest(value, STREAM_ROLL_MODES.filter((m) => m !== '')) : undefined;
+  const hint = suggestion ? `; did you mean \`${suggestion}\`?` : '';
+  report(ctx, field.path, `must be one of ${allowed.join(', ')} (got ${describe(value)})${hint}`);
+  return '';
+}
+
+/** Header names are case-insensitive, so they are stored lowercase; values must be strings. */
+function matchHeaders(field: Field | undefined, ctx: Context): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!present(field)) return out;
+  if (!isRecord(field.value)) {
+    report(ctx, field.path, `must be a mapping of header name to value (got ${describe(field.value)})`);
+    return out;
+  }
+  const seen = new Map<string, string>();
+  for (const [name, value] of Object.entries(field.value)) {
+    if (value === undefined) continue;
+    const path = [...field.path, name];
+    const lower = name.toLowerCase();
+    const first = seen.get(lower);
+    if (!HEADER_NAME.test(name)) {
+      report(ctx, path, `${quote(name)} is not a valid HTTP header name`, 'key');
+    } else if (first !== undefined) {
+      report(ctx, path, `header \`${name}\` is given twice (names are case-insensitive; first as \`${first}\`)`, 'key');
+    } else if (typeof value !== 'string') {
+      seen.set(lower, name);
+      report(ctx, path, headerValueMessage(value, ctx.locate(formatPath(path))?.text));
+    } else {
+      seen.set(lower, name);
+      // defineProperty: a header literally named __proto__ must not touch the prototype.
+      Object.defineProperty(out, lower, { value, enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return out;
+}
+
+function headerValueMessage(value: unknown, sourceText: string | undefined): string {
+  const base = `must be a string (got ${describe(value)})`;
+  if (typeof value !== 'number' && typeof value !== 'boolean') return base;
+  return `${base}; header values are compared as text, so quote it: "${sourceText ?? String(value)}"`;
+}

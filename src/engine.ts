@@ -1,0 +1,187 @@
+import native = require('./native.js');
+import { loadConfig, validateConfig } from './config.js';
+import { ConfigError, HavocError } from './errors.js';
+import { metricsFor, type HavocMetrics } from './metrics.js';
+import { PROTOCOLS, type Config, type Policy, type Protocol } from './types.js';
+import type { Registry } from 'prom-client';
+
+/** Options of {@link Engine}. */
+export interface EngineOptions {
+  /** Which process-wide policy set this handle works on. Default `'default'`. */
+  name?: string;
+  /** A configuration (or the path of a YAML/JSON file) to apply now. */
+  config?: Config | string;
+  /** Seed of this handle's random decisions; defaults to the config's `seed`, else random. */
+  seed?: number;
+  /** Overrides the configuration's `warmup_duration` for updates made through this handle. */
+  warmupMs?: number;
+  /** Registry for havoc's Prometheus metrics; default prom-client's global registry. */
+  registry?: Registry;
+}
+
+/** What to do to one request. `null` from {@link Engine.decide} means: nothing. */
+export interface Decision {
+  /** The policy that ended the request, or else the first whose latency fired. */
+  policy: string;
+  /** Delay to serve first (latencies of several matching policies add up). */
+  latencyMs: number;
+  /** Respond with this error after the delay. */
+  error: { code: number; body?: string } | null;
+  /** Destroy the connection after the delay; wins over an error. */
+  drop: boolean;
+}
+
+/** Request headers, as node:http gives them. */
+export type HeaderBag = Record<string, string | string[] | undefined>;
+
+/** The order matches `Protocol::ALL` in the Rust core. */
+const PROTOCOL_INDEX: Readonly<Record<Protocol, number>> = {
+  http: 0,
+  grpc: 1,
+  sql: 2,
+  redis: 3,
+  rabbitmq: 4,
+  kafka: 5,
+  mongo: 6,
+  resource: 7,
+};
+
+// Unpacking of the number `NativeEngine.decide` returns (see crates/havoc-node/src/lib.rs).
+const FLAG_ERROR = 1;
+const FLAG_DROP = 2;
+const FLAG_STALE = 4;
+const POLICY_UNIT = 8;
+const LATENCY_UNIT = 16384;
+const MAX_POLICY_SLOTS = 2048;
+
+interface Table {
+  version: number;
+  policies: Policy[];
+  errorCodes: number[];
+}
+
+interface SnapshotJson {
+  version: number;
+  errorCodes: number[];
+  config: Config;
+}
+
+const NO_HEADERS: HeaderBag = Object.freeze({});
+
+/** The warmup used when neither the engine nor the configuration sets one. */
+export function defaultWarmupMs(): number {
+  return process.env.NODE_ENV === 'production' ? 10_000 : 0;
+}
+
+/**
+ * A handle on a process-wide policy set. Every `Engine` with the same `name`, in any
+ * worker thread, sees the same policies; each has its own random number generator.
+ */
+export class Engine {
+  readonly name: string;
+  /** havoc's Prometheus metrics, in the registry given at construction. */
+  readonly metrics: HavocMetrics;
+  readonly #native: InstanceType<typeof native.NativeEngine>;
+  readonly #warmupMs: number | undefined;
+  readonly #seeded: boolean;
+  #table: Table | null = null;
+  #closed = false;
+
+  constructor(options: EngineOptions = {}) {
+    this.name = options.name ?? 'default';
+    if (typeof this.name !== 'string' || this.name === '') {
+      throw new TypeError('Engine name must be a non-empty string');
+    }
+    if (options.warmupMs !== undefined && !(Number.isFinite(options.warmupMs) && options.warmupMs >= 0)) {
+      throw new TypeError(`warmupMs must be a non-negative number (got ${String(options.warmupMs)})`);
+    }
+    this.#warmupMs = options.warmupMs;
+    this.metrics = metricsFor(options.registry);
+    const config = typeof options.config === 'string' ? loadConfig(options.config) : options.config;
+    const seed = options.seed ?? config?.seed;
+    if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) {
+      throw new TypeError(`seed must be a non-negative safe integer (got ${String(seed)})`);
+    }
+    this.#seeded = options.seed !== undefined;
+    this.#native = new native.NativeEngine(this.name, seed);
+    if (config !== undefined) this.update(config);
+  }
+
+  /**
+   * Validates `config` and publishes it to every thread at once. A bad configuration throws
+   * a {@link ConfigError} and the running set stays as it was.
+   */
+  update(config: Config): void {
+    this.#assertOpen();
+    const validated = validateConfig(config);
+    const warmupDuration = this.#warmupMs ?? validated.warmupDuration ?? defaultWarmupMs();
+    const issues = this.#native.apply(JSON.stringify({ ...validated, warmupDuration }));
+    if (issues.length > 0) throw new ConfigError(issues);
+    if (!this.#seeded && validated.seed !== undefined) this.#native.reseed(validated.seed);
+    for (const protocol of PROTOCOLS) {
+      this.metrics.activePolicies.labels(protocol).set(validated.policies.filter((p) => p.type === protocol).length);
+    }
+  }
+
+  /**
+   * Decides what happens to one request: `null` when nothing fires. Crosses into Rust once
+   * and, when no policy matches, allocates nothing.
+   */
+  decide(protocol: Protocol, target: string, headers?: HeaderBag): Decision | null {
+    if (this.#closed) this.#assertOpen();
+    const index = PROTOCOL_INDEX[protocol];
+    if (index === undefined) throw new TypeError(`unknown protocol ${JSON.stringify(protocol)}`);
+    if (typeof target !== 'string') throw new TypeError('target must be a string');
+    const packed = this.#native.decide(index, target, headers ?? NO_HEADERS);
+    return packed < 0 ? null : this.#unpack(packed);
+  }
+
+  /** The policies in force, optionally of one protocol. */
+  policies(protocol?: Protocol): Policy[] {
+    const { policies } = this.config();
+    return protocol === undefined ? policies : policies.filter((p) => p.type === protocol);
+  }
+
+  /** The configuration in force for this engine's set (as last applied, from any thread). */
+  config(): Config {
+    return this.#current().config;
+  }
+
+  /** Increases with every update of the set; 0 before the first. */
+  get version(): number {
+    return this.#current().version;
+  }
+
+  /** Milliseconds until faults may fire (0 once warm). */
+  get warmupRemainingMs(): number {
+    return this.#native.warmupRemainingMs();
+  }
+
+  /** Releases this handle. The policy set itself stays for other handles. */
+  close(): void {
+    this.#closed = true;
+    this.#table = null;
+  }
+
+  #current(): SnapshotJson {
+    this.#assertOpen();
+    return JSON.parse(this.#native.current()) as SnapshotJson;
+  }
+
+  #unpack(packed: number): Decision {
+    const flags = packed % POLICY_UNIT;
+    if (flags & FLAG_STALE || this.#table === null) {
+      const snapshot = JSON.parse(this.#native.table()) as SnapshotJson;
+      this.#table = { version: snapshot.version, policies: snapshot.config.policies, errorCodes: snapshot.errorCodes };
+    }
+    const slot = Math.floor(packed / POLICY_UNIT) % MAX_POLICY_SLOTS;
+    const policy = this.#table.policies[slot];
+    if (policy === undefined) throw new HavocError(`decision refers to unknown policy slot ${slot}`);
+    const error = flags & FLAG_ERROR ? { code: this.#table.errorCodes[slot] ?? 500, ...(policy.errorBody ? { body: policy.errorBody } : {}) } : null;
+    return { policy: policy.name, latencyMs: Math.floor(packed / LATENCY_UNIT), error, drop: (flags & FLAG_DROP) !== 0 };
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new HavocError(`engine "${this.name}" is closed`);
+  }
+}

@@ -1,0 +1,62 @@
+// The one contract every interceptor shares with the engine: ask for a decision, count it,
+// mark the active span, serve the latency with an abortable timer. Interceptors differ only
+// in how they act out an error or a drop on their protocol.
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Decision, Engine, HeaderBag } from '../engine.js';
+import type { Protocol } from '../types.js';
+import type { HavocMetrics } from '../metrics.js';
+import { activeSpanEvent } from '../tracing.js';
+
+export type FaultKind = 'latency' | 'error' | 'drop';
+
+/** Decides one request or message and records what it got. */
+export function decide(engine: Engine, protocol: Protocol, target: string, headers?: HeaderBag): Decision | null {
+  const decision = engine.decide(protocol, target, headers);
+  const metrics = engine.metrics;
+  if (decision === null) {
+    passed(metrics, protocol).inc();
+    return null;
+  }
+  const outcome: FaultKind = decision.drop ? 'drop' : decision.error ? 'error' : 'latency';
+  metrics.decisions.labels(protocol, outcome).inc();
+  if (decision.latencyMs > 0) recordFault(engine, decision, protocol, 'latency', target);
+  if (outcome !== 'latency') recordFault(engine, decision, protocol, outcome, target);
+  return decision;
+}
+
+/** Counts one injected fault and adds a `havoc.<protocol>.<fault>` event to the active span. */
+export function recordFault(engine: Engine, decision: Decision, protocol: Protocol, fault: FaultKind, target: string): void {
+  engine.metrics.faultsInjected.labels(decision.policy, protocol, fault).inc();
+  activeSpanEvent(`havoc.${protocol}.${fault}`, {
+    'havoc.policy': decision.policy,
+    'havoc.target': target,
+    ...(fault === 'latency' ? { 'havoc.latency_ms': decision.latencyMs } : {}),
+    ...(fault === 'error' && decision.error ? { 'havoc.error_code': decision.error.code } : {}),
+  });
+}
+
+/**
+ * Waits `ms` on a timer, never blocking the event loop. Resolves `false` instead of waiting
+ * out the delay when `signal` aborts (the caller went away), `true` otherwise.
+ */
+export async function serveLatency(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (ms <= 0) return !signal?.aborted;
+  try {
+    await delay(ms, undefined, signal ? { signal } : undefined);
+    return true;
+  } catch (error) {
+    if (signal?.aborted) return false;
+    throw error;
+  }
+}
+
+// Bound counters for the no-fault path, which every request takes.
+const passCounters = new WeakMap<HavocMetrics, Map<Protocol, { inc(): void }>>();
+
+function passed(metrics: HavocMetrics, protocol: Protocol): { inc(): void } {
+  let byProtocol = passCounters.get(metrics);
+  if (!byProtocol) passCounters.set(metrics, (byProtocol = new Map()));
+  let counter = byProtocol.get(protocol);
+  if (!counter) byProtocol.set(protocol, (counter = metrics.decisions.labels(protocol, 'pass')));
+  return counter;
+}

@@ -1,0 +1,52 @@
+import { Counter, Gauge, register as defaultRegistry, type Registry } from 'prom-client';
+
+/**
+ * Every Prometheus metric havoc exports, created once per registry. Pass the application's
+ * registry (Engine option `registry`, limiter option `registry`) to have them there; the
+ * default is prom-client's global registry.
+ */
+export interface HavocMetrics {
+  faultsInjected: Counter<'policy' | 'protocol' | 'fault'>;
+  decisions: Counter<'protocol' | 'outcome'>;
+  configReloads: Counter<'source' | 'result'>;
+  activePolicies: Gauge<'protocol'>;
+  halted: Gauge;
+  rateLimitRejected: Counter<'name'>;
+  limiterLimit: Gauge<'name'>;
+  limiterInflight: Gauge<'name'>;
+  limiterShed: Counter<'name'>;
+  bulkheadRejected: Counter<'name'>;
+  sabotageCpuThreads: Gauge;
+  sabotageRamBytes: Gauge;
+  sabotageTransitions: Counter<'kind' | 'event'>;
+}
+
+const byRegistry = new WeakMap<Registry, HavocMetrics>();
+
+/** havoc's metrics in `registry`, created on first use (idempotent per registry). */
+export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
+  const existing = byRegistry.get(registry);
+  if (existing) return existing;
+  const registers = [registry];
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers });
+  const metrics: HavocMetrics = {
+    faultsInjected: counter('havoc_faults_injected_total', 'Faults havoc injected', ['policy', 'protocol', 'fault']),
+    decisions: counter('havoc_decisions_total', 'Decisions made by interceptors, by outcome', ['protocol', 'outcome']),
+    configReloads: counter('havoc_config_reloads_total', 'Configuration loads by source and result', ['source', 'result']),
+    activePolicies: gauge('havoc_active_policies', 'Policies in force, by protocol', ['protocol']),
+    halted: gauge('havoc_halted', '1 while every fault is halted', []),
+    rateLimitRejected: counter('havoc_ratelimit_rejected_total', 'Calls refused by a rate limiter', ['name']),
+    limiterLimit: gauge('havoc_limiter_limit', 'Current concurrency limit of an adaptive limiter', ['name']),
+    limiterInflight: gauge('havoc_limiter_inflight', 'Calls in flight through an adaptive limiter', ['name']),
+    limiterShed: counter('havoc_limiter_shed_total', 'Calls shed by an adaptive limiter', ['name']),
+    bulkheadRejected: counter('havoc_bulkhead_rejected_total', 'Calls refused by a bulkhead', ['name']),
+    sabotageCpuThreads: gauge('havoc_sabotage_cpu_threads', 'Native threads burning CPU', []),
+    sabotageRamBytes: gauge('havoc_sabotage_ram_bytes', 'Bytes held resident by RAM sabotage', []),
+    sabotageTransitions: counter('havoc_sabotage_transitions_total', 'Sabotage starts and stops', ['kind', 'event']),
+  };
+  byRegistry.set(registry, metrics);
+  return metrics;
+}
