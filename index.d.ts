@@ -9,24 +9,27 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** One thread's handle on a named, process-wide policy set. */
+/**
+ * One thread's handle on a named, process-wide policy set. Decisions go through the free
+ * function [`decide`] with `key = slot · 8 + protocol`.
+ */
 export declare class NativeEngine {
   /**
    * Attaches to the set called `name` (created empty on first use). `seed` makes this
    * handle's random decisions reproducible.
    */
   constructor(name: string, seed?: number | undefined | null)
+  /** The key prefix for [`decide`]: `slot · 8`. */
+  get key(): number
   /**
    * Compiles and publishes a configuration (its JSON form) for every thread. Returns the
    * problems found; when there are any, nothing changed.
    */
   apply(configJson: string): Array<NativeIssue>
   reseed(seed: number): void
-  /** Decides one request: `-1` for no fault, else a packed number (see `src/engine.ts`). */
-  decide(protocol: number, target: unknown, headers: unknown): number
   /**
-   * The snapshot this handle decides against, as JSON: `{ version, config }`, each policy
-   * with its effective error code. Reading it clears the stale flag of `decide`.
+   * The snapshot this handle decides against, as JSON: `{ version, errorCodes, config }`.
+   * Reading it clears the stale flag of [`decide`].
    */
   table(): string
   /** The set's current snapshot as JSON, without touching this handle's cache. */
@@ -40,6 +43,12 @@ export declare function analyze(configJson: string): NativeReport
 
 /** Checks a configuration (JSON form) completely, target regexes included, without applying it. */
 export declare function checkConfig(configJson: string): Array<NativeIssue>
+
+/**
+ * Decides one request for handle `key / 8` on protocol `key % 8`: `-1` for no fault, else
+ * a packed number (see `src/engine.ts`).
+ */
+export declare function decide(key: number, target: unknown, headers: unknown): number
 
 /** Like `normalizeSql`, with every literal replaced by `?`. */
 export declare function fingerprintSql(sql: string): string

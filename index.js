@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeEngine = nativeBinding.NativeEngine
 module.exports.analyze = nativeBinding.analyze
 module.exports.checkConfig = nativeBinding.checkConfig
+module.exports.decide = nativeBinding.decide
 module.exports.fingerprintSql = nativeBinding.fingerprintSql
 module.exports.fnv1a64 = nativeBinding.fnv1a64
 module.exports.noop = nativeBinding.noop

@@ -82,6 +82,8 @@ export class Engine {
   /** havoc's Prometheus metrics, in the registry given at construction. */
   readonly metrics: HavocMetrics;
   readonly #native: InstanceType<typeof native.NativeEngine>;
+  /** `slot · 8`: plus a protocol index, the first argument of `native.decide`. */
+  readonly #key: number;
   readonly #warmupMs: number | undefined;
   readonly #seeded: boolean;
   #table: Table | null = null;
@@ -104,6 +106,7 @@ export class Engine {
     }
     this.#seeded = options.seed !== undefined;
     this.#native = new native.NativeEngine(this.name, seed);
+    this.#key = this.#native.key;
     if (config !== undefined) this.update(config);
   }
 
@@ -132,7 +135,7 @@ export class Engine {
     const index = PROTOCOL_INDEX[protocol];
     if (index === undefined) throw new TypeError(`unknown protocol ${JSON.stringify(protocol)}`);
     if (typeof target !== 'string') throw new TypeError('target must be a string');
-    const packed = this.#native.decide(index, target, headers ?? NO_HEADERS);
+    const packed = native.decide(this.#key + index, target, headers ?? NO_HEADERS);
     return packed < 0 ? null : this.#unpack(packed);
   }
 

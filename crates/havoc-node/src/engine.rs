@@ -89,11 +89,27 @@ impl Headers for JsHeaders {
   }
 }
 
-/// One thread's handle on a named, process-wide policy set.
+/// This thread's engine handles. A decision names its handle by slot instead of going
+/// through a class method, whose unwrapping would cost more than the decision itself.
+struct Slot {
+  handle: havoc_core::Handle,
+  /// The snapshot version whose table JS last read.
+  table_version: Option<u64>,
+}
+
+thread_local! {
+  static SLOTS: RefCell<Vec<Option<Slot>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_slot<R>(id: u32, f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
+  SLOTS.with(|slots| slots.borrow_mut().get_mut(id as usize).and_then(Option::as_mut).map(f))
+}
+
+/// One thread's handle on a named, process-wide policy set. Decisions go through the free
+/// function [`decide`] with `key = slot · 8 + protocol`.
 #[napi]
 pub struct NativeEngine {
-  handle: havoc_core::Handle,
-  table_version: Option<u64>,
+  slot: u32,
 }
 
 #[napi]
@@ -102,38 +118,100 @@ impl NativeEngine {
   /// handle's random decisions reproducible.
   #[napi(constructor)]
   pub fn new(name: String, seed: Option<f64>) -> Self {
-    NativeEngine { handle: PolicySet::named(&name).handle(seed.map(|s| s as u64)), table_version: None }
+    let entry = Slot { handle: PolicySet::named(&name).handle(seed.map(|s| s as u64)), table_version: None };
+    let slot = SLOTS.with(|slots| {
+      let mut slots = slots.borrow_mut();
+      match slots.iter().position(Option::is_none) {
+        Some(free) => {
+          slots[free] = Some(entry);
+          free
+        }
+        None => {
+          slots.push(Some(entry));
+          slots.len() - 1
+        }
+      }
+    });
+    NativeEngine { slot: slot as u32 }
+  }
+
+  /// The key prefix for [`decide`]: `slot · 8`.
+  #[napi(getter)]
+  pub fn key(&self) -> u32 {
+    self.slot * 8
   }
 
   /// Compiles and publishes a configuration (its JSON form) for every thread. Returns the
   /// problems found; when there are any, nothing changed.
   #[napi(catch_unwind)]
   pub fn apply(&self, config_json: String) -> Vec<NativeIssue> {
-    match parse_config(&config_json) {
-      Ok(config) => match self.handle.set().apply(config) {
-        Ok(_) => Vec::new(),
-        Err(issues) => to_native_issues(issues),
-      },
-      Err(issues) => issues,
-    }
+    let config = match parse_config(&config_json) {
+      Ok(config) => config,
+      Err(issues) => return issues,
+    };
+    with_slot(self.slot, |slot| match slot.handle.set().apply(config) {
+      Ok(_) => Vec::new(),
+      Err(issues) => to_native_issues(issues),
+    })
+    .unwrap_or_default()
   }
 
   #[napi]
-  pub fn reseed(&mut self, seed: f64) {
-    self.handle.reseed(seed as u64);
+  pub fn reseed(&self, seed: f64) {
+    with_slot(self.slot, |slot| slot.handle.reseed(seed as u64));
   }
 
-  /// Decides one request: `-1` for no fault, else a packed number (see `src/engine.ts`).
+  /// The snapshot this handle decides against, as JSON: `{ version, errorCodes, config }`.
+  /// Reading it clears the stale flag of [`decide`].
   #[napi(catch_unwind)]
-  pub fn decide(&mut self, protocol: u32, target: Unknown, headers: Unknown) -> f64 {
-    let Some(protocol) = Protocol::from_index(protocol as usize) else { return NONE };
-    let target = target.value();
-    let headers = headers.value();
-    let mut lookup = JsHeaders { env: headers.env, object: headers.value };
+  pub fn table(&self) -> String {
+    with_slot(self.slot, |slot| {
+      let snapshot = slot.handle.snapshot();
+      let json = snapshot_json(snapshot);
+      slot.table_version = Some(snapshot.version);
+      json
+    })
+    .unwrap_or_default()
+  }
+
+  /// The set's current snapshot as JSON, without touching this handle's cache.
+  #[napi(catch_unwind)]
+  pub fn current(&self) -> String {
+    with_slot(self.slot, |slot| snapshot_json(&slot.handle.set().snapshot())).unwrap_or_default()
+  }
+
+  /// Milliseconds of warmup left for the current set (0 when warm).
+  #[napi]
+  pub fn warmup_remaining_ms(&self) -> f64 {
+    with_slot(self.slot, |slot| slot.handle.set().snapshot().warmup_remaining().as_secs_f64() * 1000.0).unwrap_or(0.0)
+  }
+}
+
+impl Drop for NativeEngine {
+  fn drop(&mut self) {
+    // Finalizers run on the thread that created the object, so the slot is this thread's.
+    // At thread exit the slots may already be gone; then there is nothing to free.
+    let _ = SLOTS.try_with(|slots| {
+      if let Some(entry) = slots.borrow_mut().get_mut(self.slot as usize) {
+        *entry = None;
+      }
+    });
+  }
+}
+
+/// Decides one request for handle `key / 8` on protocol `key % 8`: `-1` for no fault, else
+/// a packed number (see `src/engine.ts`).
+#[napi(catch_unwind)]
+pub fn decide(key: u32, target: Unknown, headers: Unknown) -> f64 {
+  let Some(protocol) = Protocol::from_index((key % 8) as usize) else { return NONE };
+  let target = target.value();
+  let headers = headers.value();
+  let mut lookup = JsHeaders { env: headers.env, object: headers.value };
+  with_slot(key / 8, |slot| {
     let decision = TARGET.with(|buf| {
       let mut buf = buf.borrow_mut();
       let target = unsafe { read_utf8(target.env, target.value, &mut buf) }?;
-      self.handle.decide(protocol, target, &mut lookup)
+      slot.handle.decide(protocol, target, &mut lookup)
     });
     let Some(d) = decision else { return NONE };
     let mut packed = d.latency_ms.round().min(4_294_967_295.0) * LATENCY_UNIT + d.policy as f64 * POLICY_UNIT;
@@ -143,32 +221,12 @@ impl NativeEngine {
     if d.drop {
       packed += FLAG_DROP;
     }
-    if self.table_version != Some(self.handle.snapshot().version) {
+    if slot.table_version != Some(slot.handle.snapshot().version) {
       packed += FLAG_STALE;
     }
     packed
-  }
-
-  /// The snapshot this handle decides against, as JSON: `{ version, config }`, each policy
-  /// with its effective error code. Reading it clears the stale flag of `decide`.
-  #[napi(catch_unwind)]
-  pub fn table(&mut self) -> String {
-    let snapshot = self.handle.snapshot();
-    self.table_version = Some(snapshot.version);
-    snapshot_json(snapshot)
-  }
-
-  /// The set's current snapshot as JSON, without touching this handle's cache.
-  #[napi(catch_unwind)]
-  pub fn current(&self) -> String {
-    snapshot_json(&self.handle.set().snapshot())
-  }
-
-  /// Milliseconds of warmup left for the current set (0 when warm).
-  #[napi]
-  pub fn warmup_remaining_ms(&self) -> f64 {
-    self.handle.set().snapshot().warmup_remaining().as_secs_f64() * 1000.0
-  }
+  })
+  .unwrap_or(NONE)
 }
 
 fn snapshot_json(snapshot: &havoc_core::Snapshot) -> String {
