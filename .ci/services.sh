@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Installs (from Debian's packages) and starts, on loopback only, every server the tests use:
+# PostgreSQL, MariaDB, Redis and RabbitMQ, each with the known credentials below, plus
+# stress-ng for the sabotage benchmark. Idempotent: what is installed is not reinstalled,
+# what is running is left alone, and nothing is ever stopped.
+#
+#   HAVOC_PG_URL     postgres://havoc:havoc@127.0.0.1:5432/havoc
+#   HAVOC_MYSQL_URL  mysql://havoc:havoc@127.0.0.1:3306/havoc
+#   HAVOC_REDIS_URL  redis://127.0.0.1:6379
+#   HAVOC_AMQP_URL   amqp://havoc:havoc@127.0.0.1:5672
+set -euo pipefail
+
+log() { echo "[services] $*"; }
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+wait_for() { # wait_for <seconds> <description> <command...>
+  local seconds=$1 what=$2; shift 2
+  for _ in $(seq 1 "$seconds"); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  log "timed out waiting for $what"; return 1
+}
+
+install_packages() {
+  local missing=()
+  for pkg in postgresql mariadb-server redis-server rabbitmq-server stress-ng; do
+    have_pkg "$pkg" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then log "packages present"; return; fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Servers are started below, on loopback, by this script; keep dpkg from starting them.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+}
+
+start_postgres() {
+  if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then log "postgresql already running"; else
+    local version; version=$(ls /usr/lib/postgresql | sort -V | tail -1)
+    pg_lsclusters -h | grep -q "^$version main" || pg_createcluster "$version" main >/dev/null
+    sed -i "s/^#\?listen_addresses.*/listen_addresses = '127.0.0.1'/" "/etc/postgresql/$version/main/postgresql.conf"
+    pg_ctlcluster "$version" main start
+    wait_for 30 postgresql pg_isready -h 127.0.0.1 -p 5432
+    log "postgresql $version started"
+  fi
+  su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='havoc'\"" | grep -q 1 ||
+    su postgres -c "psql -qc \"CREATE ROLE havoc LOGIN PASSWORD 'havoc'\""
+  su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='havoc'\"" | grep -q 1 ||
+    su postgres -c "psql -qc 'CREATE DATABASE havoc OWNER havoc'"
+}
+
+start_mariadb() {
+  if mysqladmin --protocol=tcp -h127.0.0.1 -uhavoc -phavoc ping >/dev/null 2>&1; then log "mariadb already running"; return; fi
+  if ! mysqladmin ping >/dev/null 2>&1; then
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
+    (mysqld_safe --bind-address=127.0.0.1 >/dev/null 2>&1 &)
+    wait_for 60 mariadb mysqladmin ping
+    log "mariadb started"
+  fi
+  mysql -uroot <<'SQL'
+CREATE DATABASE IF NOT EXISTS havoc;
+CREATE USER IF NOT EXISTS 'havoc'@'127.0.0.1' IDENTIFIED BY 'havoc';
+CREATE USER IF NOT EXISTS 'havoc'@'localhost' IDENTIFIED BY 'havoc';
+GRANT ALL PRIVILEGES ON havoc.* TO 'havoc'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON havoc.* TO 'havoc'@'localhost';
+FLUSH PRIVILEGES;
+SQL
+}
+
+start_redis() {
+  if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then log "redis already running"; return; fi
+  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no >/dev/null
+  wait_for 30 redis sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
+  log "redis started"
+}
+
+start_rabbitmq() {
+  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 ERL_EPMD_ADDRESS=127.0.0.1
+  # Keep Erlang distribution on loopback too.
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}'
+  if ! rabbitmqctl -q status >/dev/null 2>&1; then
+    (rabbitmq-server -detached >/dev/null 2>&1 || true)
+    wait_for 90 rabbitmq rabbitmqctl -q await_startup
+    log "rabbitmq started"
+  else
+    log "rabbitmq already running"
+  fi
+  rabbitmqctl -q list_users | grep -q '^havoc' || rabbitmqctl -q add_user havoc havoc
+  rabbitmqctl -q set_permissions -p / havoc '.*' '.*' '.*'
+}
+
+install_packages
+start_postgres
+start_mariadb
+start_redis
+start_rabbitmq
+log "all services up on 127.0.0.1"
