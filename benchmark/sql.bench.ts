@@ -103,7 +103,7 @@ async function main() {
   );
   console.table(rows);
 
-  const out = path.join(__dirname, '..', 'bench-results');
+  const out = path.join(__dirname, '..', '..', 'bench-results');
   mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, 'sql.json'), `${JSON.stringify({ node: process.version, rows }, null, 2)}\n`);
 }
