@@ -1,4 +1,5 @@
 import test from 'ava';
+import { policy } from './fixtures/policies.js';
 import type { ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,25 +20,6 @@ import {
 /** Lines joined with newlines, so that line numbers in assertions can be counted. */
 function yaml(...lines: string[]): string {
   return `${lines.join('\n')}\n`;
-}
-
-/** A fully defaulted policy, as the validator returns it. */
-function policy(fields: Partial<Policy> & Pick<Policy, 'name' | 'type'>): Policy {
-  return {
-    target: 'all',
-    latencyChance: 0,
-    latencyDuration: 0,
-    errorChance: 0,
-    errorCode: 0,
-    errorBody: '',
-    matchHeaders: {},
-    dropConnection: false,
-    streamRollMode: '',
-    throttleThreshold: 0,
-    ramChunkMb: 0,
-    ramInterval: 1000,
-    ...fields,
-  };
 }
 
 function refused(t: ExecutionContext, fn: () => unknown): ConfigError {

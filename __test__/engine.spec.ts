@@ -1,33 +1,12 @@
 import test from 'ava';
-import { ConfigError, Engine, type Config, type Policy } from 'havoc';
+import { ConfigError, Engine, type Config } from 'havoc';
+import { config, policy } from './fixtures/policies.js';
 
 let sets = 0;
 /** A fresh process-wide set per test, so tests running in one process do not interfere. */
 function setName(): string {
   sets += 1;
   return `engine-spec-${process.pid}-${sets}`;
-}
-
-function policy(fields: Partial<Policy> & Pick<Policy, 'name' | 'type'>): Policy {
-  return {
-    target: 'all',
-    latencyChance: 0,
-    latencyDuration: 0,
-    errorChance: 0,
-    errorCode: 0,
-    errorBody: '',
-    matchHeaders: {},
-    dropConnection: false,
-    streamRollMode: '',
-    throttleThreshold: 0,
-    ramChunkMb: 0,
-    ramInterval: 1000,
-    ...fields,
-  };
-}
-
-function config(...policies: Policy[]): Config {
-  return { version: 1, enableDefaultIgnored: true, ignoredCommands: {}, policies };
 }
 
 test('no policies, no decision', (t) => {

@@ -3,33 +3,12 @@ import { Worker } from 'node:worker_threads';
 import test from 'ava';
 import { Piscina } from 'piscina';
 import { Engine, type Config } from 'havoc';
+import { config, policy } from './fixtures/policies.js';
 
 const workerFile = path.join(__dirname, 'fixtures', 'decide-worker.js');
 
 function errorConfig(code: number): Config {
-  return {
-    version: 1,
-    enableDefaultIgnored: true,
-    ignoredCommands: {},
-    policies: [
-      {
-        name: `fail-${code}`,
-        type: 'http',
-        target: '/checkout',
-        latencyChance: 0,
-        latencyDuration: 0,
-        errorChance: 1,
-        errorCode: code,
-        errorBody: '',
-        matchHeaders: {},
-        dropConnection: false,
-        streamRollMode: '',
-        throttleThreshold: 0,
-        ramChunkMb: 0,
-        ramInterval: 1000,
-      },
-    ],
-  };
+  return config(policy({ name: `fail-${code}`, type: 'http', target: '/checkout', errorChance: 1, errorCode: code }));
 }
 
 test('worker threads see an update made on the main thread at once, with no messages', async (t) => {

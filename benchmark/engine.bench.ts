@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Bench } from 'tinybench';
 import { Engine, type Config, type Policy } from 'havoc';
+import { config, policy } from '../__test__/fixtures/policies.js';
 
 // The raw addon (compiled to build/benchmark/, so the package root is two levels up).
 const native = require(path.join(__dirname, '..', '..', 'index.js')) as typeof import('../index.js');
@@ -14,28 +15,13 @@ const POLICIES = 100;
 function httpPolicy(i: number): Policy {
   // A mix of exact paths and segment wildcards, as a real service would have.
   const target = i % 4 === 0 ? `/api/v1/service-${i}/*` : `/api/v1/resource-${i}`;
-  return {
-    name: `p${i}`,
-    type: 'http',
-    target,
-    latencyChance: 0,
-    latencyDuration: 0,
-    errorChance: 0,
-    errorCode: 0,
-    errorBody: '',
-    matchHeaders: {},
-    dropConnection: false,
-    streamRollMode: '',
-    throttleThreshold: 0,
-    ramChunkMb: 0,
-    ramInterval: 1000,
-  };
+  return policy({ name: `p${i}`, type: 'http', target });
 }
 
 const policies = Array.from({ length: POLICIES }, (_, i) => httpPolicy(i));
 // p1 matches and fires (an error every time); p2 matches but its chances are 0.
 policies[1] = { ...policies[1]!, errorChance: 1, errorCode: 503 };
-const config: Config = { version: 1, enableDefaultIgnored: true, ignoredCommands: {}, policies };
+const havocConfig: Config = config(...policies);
 
 /** What a JS developer would write: a linear scan with per-request string work. */
 class PlainJsMatcher {
@@ -60,7 +46,7 @@ class PlainJsMatcher {
 }
 
 async function main() {
-  const engine = new Engine({ name: 'bench', config, seed: 1 });
+  const engine = new Engine({ name: 'bench', config: havocConfig, seed: 1 });
   const js = new PlainJsMatcher(policies);
   const miss = '/api/v2/orders/42?expand=items';
   const hitFiring = '/api/v1/resource-1';
