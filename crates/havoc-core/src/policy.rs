@@ -151,15 +151,29 @@ pub struct Policy {
   pub throttle_threshold: f64,
   pub ram_chunk_mb: f64,
   pub ram_interval: f64,
+  // The sabotage fields are left out of the JSON form at their default (0), like the
+  // TypeScript layer leaves them out of a validated policy.
   /// Resource: threads burning CPU; 0 means every core.
+  #[serde(skip_serializing_if = "is_zero_u32")]
   pub cpu_cores: u32,
   /// Resource: duty cycle of each burning thread, 1–100; 0 means the default (100, or the
   /// `throttle_threshold` mapping).
+  #[serde(skip_serializing_if = "is_zero_u32")]
   pub cpu_percent: u32,
   /// Resource: this policy's RAM cap in MB; 0 means "up to the process ceiling".
+  #[serde(skip_serializing_if = "is_zero_f64")]
   pub ram_max_mb: f64,
   /// Resource: how long the sabotage lasts, in milliseconds; 0 means until removed.
+  #[serde(skip_serializing_if = "is_zero_f64")]
   pub duration: f64,
+}
+
+fn is_zero_u32(value: &u32) -> bool {
+  *value == 0
+}
+
+fn is_zero_f64(value: &f64) -> bool {
+  *value == 0.0
 }
 
 impl Policy {

@@ -220,6 +220,11 @@ impl Load {
     self.cancel.cancel();
   }
 
+  /// Whether every thread of the load has left (and its memory is unmapped).
+  fn is_finished(&self) -> bool {
+    self.stats.cpu_threads.load(Ordering::SeqCst) == 0 && !self.stats.ram_running.load(Ordering::SeqCst)
+  }
+
   fn status(&self) -> LoadStatus {
     let cpu_threads = self.stats.cpu_threads.load(Ordering::SeqCst);
     LoadStatus {
@@ -252,7 +257,8 @@ pub struct LoadStatus {
   pub ram_bytes_target: u64,
 }
 
-/// The sabotage of one policy set.
+/// The sabotage of one policy set. The totals include loads told to stop whose threads
+/// have not left yet, so that they read 0 only once the CPU and the memory are really free.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Status {
   pub cpu_threads: u32,
@@ -271,6 +277,8 @@ type LoadKey = (u64, u32);
 #[derive(Debug, Default)]
 struct State {
   loads: HashMap<LoadKey, Load>,
+  /// Loads told to stop, until their threads have left.
+  stopping: Vec<Load>,
   /// A published snapshot waiting for the end of its warmup.
   pending: Option<Arc<Snapshot>>,
   /// Whether a warmup waiter thread is alive.
@@ -320,13 +328,17 @@ impl Sabotage {
   }
 
   pub fn status(&self) -> Status {
-    let state = self.state();
+    let mut state = self.state();
+    state.stopping.retain(|load| !load.is_finished());
     let mut loads: Vec<LoadStatus> = state.loads.values().map(Load::status).collect();
     loads.sort_by_key(|l| l.serial);
+    let stopping: Vec<LoadStatus> = state.stopping.iter().map(Load::status).collect();
+    let all = || loads.iter().chain(&stopping);
     Status {
-      cpu_threads: loads.iter().map(|l| l.cpu_threads).sum(),
-      cpu_percent: loads.iter().map(|l| l.cpu_threads * l.cpu_percent).sum(),
-      ram_bytes_resident: loads.iter().map(|l| l.ram_bytes_resident).sum(),
+      cpu_threads: all().map(|l| l.cpu_threads).sum(),
+      cpu_percent: all().map(|l| l.cpu_threads * l.cpu_percent).sum(),
+      ram_bytes_resident: all().map(|l| l.ram_bytes_resident).sum(),
+      // What stopping loads held is going, not a target.
       ram_bytes_target: loads.iter().map(|l| l.ram_bytes_target).sum(),
       loads,
     }
@@ -365,13 +377,14 @@ fn reconcile(state: &mut State, snapshot: Option<&Snapshot>) {
     wanted.insert((compiled.identity, *seen), policy);
     *seen += 1;
   }
-  state.loads.retain(|key, load| {
-    let keep = wanted.contains_key(key);
-    if !keep {
+  state.stopping.retain(|load| !load.is_finished());
+  let gone: Vec<LoadKey> = state.loads.keys().filter(|key| !wanted.contains_key(key)).copied().collect();
+  for key in gone {
+    if let Some(load) = state.loads.remove(&key) {
       load.stop();
+      state.stopping.push(load);
     }
-    keep
-  });
+  }
   for (key, policy) in wanted {
     state.loads.entry(key).or_insert_with(|| Load::start(policy, key.0));
   }
@@ -473,6 +486,7 @@ mod tests {
     assert!(process.ram_bytes >= 8 * MB && process.ram_starts >= 1);
     sabotage.stop_all();
     assert!(sabotage.status().loads.is_empty());
+    assert!(eventually(|| sabotage.status().ram_bytes_resident == 0), "counted until unmapped");
   }
 
   #[test]
