@@ -38,12 +38,24 @@ function cpuSeconds(): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-/** Process CPU over `ms` of wall time, in percent of one core. */
-async function cpuPercentOver(ms: number): Promise<number> {
+/** Idle time of the whole machine (idle + iowait of the `cpu` line of /proc/stat), in seconds of one core. */
+function machineIdleSeconds(): number {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+  return (Number(fields[4]) + Number(fields[5])) / CLOCK_TICKS;
+}
+
+/** This process's CPU and the machine's idle CPU over `ms` of wall time, in percent of one core. */
+async function cpuOver(ms: number): Promise<{ process: number; machineIdle: number }> {
   const cpu0 = cpuSeconds();
+  const idle0 = machineIdleSeconds();
   const t0 = performance.now();
   await sleep(ms);
-  return ((cpuSeconds() - cpu0) / ((performance.now() - t0) / 1000)) * 100;
+  const seconds = (performance.now() - t0) / 1000;
+  return { process: ((cpuSeconds() - cpu0) / seconds) * 100, machineIdle: ((machineIdleSeconds() - idle0) / seconds) * 100 };
+}
+
+async function cpuPercentOver(ms: number): Promise<number> {
+  return (await cpuOver(ms)).process;
 }
 
 function residentBytes(): number {
@@ -77,10 +89,17 @@ test.serial('1 core at 50%: the process burns 50% of a core (±5 points over 2 s
   const engine = open(t, { config: config({ name: 'half', type: 'resource', cpu_cores: 1, cpu_percent: 50 }) });
   t.like(engine.sabotage().cpu, { threads: 1, percent: 50 });
   await sleep(200); // past the thread start
-  const burning = await cpuPercentOver(2000);
+  const { process: burning, machineIdle } = await cpuOver(2000);
   engine.close();
-  t.log(`process CPU: ${burning.toFixed(1)}% of a core (idle before: ${idle.toFixed(1)}%)`);
-  t.true(Math.abs(burning - 50) <= 5, `${burning.toFixed(1)}%`);
+  t.log(`process CPU: ${burning.toFixed(1)}% of a core (idle before: ${idle.toFixed(1)}%); machine idle ${machineIdle.toFixed(1)}% of a core`);
+  t.true(burning <= 55, `${burning.toFixed(1)}%: more than asked`);
+  // Short of 45% is a failure unless the machine had no idle CPU to give (other processes
+  // took it all; CFS is work-conserving, so idle capacity means the burn did not use it).
+  if (burning < 45 && machineIdle < 45 - burning) {
+    t.log(`LOUD: the machine was saturated (idle ${machineIdle.toFixed(1)}%): the burn got ${burning.toFixed(1)}%, the share it could get`);
+  } else {
+    t.true(burning >= 45, `${burning.toFixed(1)}% with ${machineIdle.toFixed(1)}% of a core idle`);
+  }
 });
 
 test.serial('RAM 256 MB: RSS grows by 256 MB (±5%) and drops back within 1 s of removal', async (t) => {

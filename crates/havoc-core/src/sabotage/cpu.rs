@@ -2,8 +2,8 @@
 //!
 //! Each thread controls its duty cycle on its own CPU time (`CLOCK_THREAD_CPUTIME_ID`), not
 //! on the wall clock, so that what `top` shows is what was asked for even when the thread
-//! is preempted: a period in which the thread got less CPU than its share is owed to the
-//! next one (at most one period of debt, so a starved thread never bursts for long).
+//! is preempted: CPU time a period could not get is owed to the next ones (at most
+//! [`MAX_DEBT`], so a thread starved for long does not burst for long afterwards).
 
 use std::hint::black_box;
 use std::sync::atomic::Ordering;
@@ -15,6 +15,8 @@ use super::{Cancel, LoadStats, TOTALS};
 /// Length of one work-then-sleep period: short enough that a 50% burn looks like 50% to
 /// any sampler, long enough that the sleep's timer slack is noise.
 const PERIOD: Duration = Duration::from_millis(10);
+/// Most CPU time owed from earlier periods: enough to repay a busy neighbour's time slices.
+const MAX_DEBT: Duration = Duration::from_millis(100);
 
 /// Starts `threads` burning threads at `percent` (1–100) until `cancel` or `deadline`.
 pub(super) fn start(threads: usize, percent: u32, deadline: Option<Instant>, cancel: &Arc<Cancel>, stats: &Arc<LoadStats>) {
@@ -68,6 +70,7 @@ fn work(state: &mut u64) {
 
 fn burn(percent: u32, deadline: Option<Instant>, cancel: &Cancel) {
   let period_ns = PERIOD.as_nanos() as i64;
+  let max_debt_ns = MAX_DEBT.as_nanos() as i64;
   let share_ns = period_ns * i64::from(percent) / 100;
   let mut state = 0x9e37_79b9_7f4a_7c15_u64;
   let mut owed_ns = 0_i64;
@@ -84,7 +87,7 @@ fn burn(percent: u32, deadline: Option<Instant>, cancel: &Cancel) {
     while owed_ns > 0 && thread_cpu_ns() - begin < owed_ns && Instant::now() < period_end {
       work(&mut state);
     }
-    owed_ns = (owed_ns - (thread_cpu_ns() - begin)).clamp(-period_ns, period_ns);
+    owed_ns = (owed_ns - (thread_cpu_ns() - begin)).clamp(-period_ns, max_debt_ns);
     if percent < 100 {
       let wake = deadline.map_or(period_end, |d| d.min(period_end));
       cancel.sleep_until(wake);
