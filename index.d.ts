@@ -62,6 +62,18 @@ export interface NativeIssue {
   message: string
 }
 
+export interface NativeLoad {
+  policy: string
+  /** The policy's identity, as 16 hex digits. */
+  identity: string
+  serial: number
+  cpuThreads: number
+  cpuPercent: number
+  threadIds: Array<number>
+  ramBytesResident: number
+  ramBytesTarget: number
+}
+
 export interface NativePolicyRisk {
   name: string
   scope: number
@@ -77,6 +89,26 @@ export interface NativeReport {
   policies: Array<NativePolicyRisk>
 }
 
+export interface NativeSabotage {
+  cpuThreads: number
+  cpuPercent: number
+  ramBytesResident: number
+  ramBytesTarget: number
+  ramBytesCeiling: number
+  ramCeilingReason: string
+  loads: Array<NativeLoad>
+}
+
+export interface NativeSabotageTotals {
+  cpuThreads: number
+  cpuPercent: number
+  ramBytes: number
+  cpuStarts: number
+  cpuStops: number
+  ramStarts: number
+  ramStops: number
+}
+
 /** A native call that does nothing with the arguments `decide` takes: the benchmark's floor. */
 export declare function noop(protocol: number, target: unknown, headers: unknown): number
 
@@ -85,3 +117,12 @@ export declare function normalizeSql(sql: string): string
 
 /** The stable identity of one policy (JSON form of a validated policy). */
 export declare function policyHash(policyJson: string): bigint
+
+/** The sabotage of the set called `name`. */
+export declare function sabotageStatus(name: string): NativeSabotage
+
+/** Sabotage of the whole process: live figures and cumulative starts and stops. */
+export declare function sabotageTotals(): NativeSabotageTotals
+
+/** Stops every load of the set called `name` without waiting for its threads. */
+export declare function stopSabotage(name: string): void

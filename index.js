@@ -844,3 +844,6 @@ module.exports.fnv1a64 = nativeBinding.fnv1a64
 module.exports.noop = nativeBinding.noop
 module.exports.normalizeSql = nativeBinding.normalizeSql
 module.exports.policyHash = nativeBinding.policyHash
+module.exports.sabotageStatus = nativeBinding.sabotageStatus
+module.exports.sabotageTotals = nativeBinding.sabotageTotals
+module.exports.stopSabotage = nativeBinding.stopSabotage

@@ -28,6 +28,9 @@ const MAX_RAM_INTERVAL_MS = HOUR_MS;
 const DEFAULT_RAM_INTERVAL_MS = 1000;
 const MAX_RAM_CHUNK_MB = 4096;
 const MAX_THROTTLE = 10_000_000;
+const MAX_CPU_CORES = 1024;
+const MAX_RAM_MB = 1_048_576;
+const MAX_SABOTAGE_MS = 24 * HOUR_MS;
 const STREAM_ROLL_MODES: readonly StreamRollMode[] = ['', 'per-call', 'per-frame', 'stream'];
 /** A config needs four levels; the yaml parser can be driven into minutes of work or an OOM far below this. */
 const MAX_NESTING = 64;
@@ -566,9 +569,10 @@ const POLICY_SCHEMA = schema(
   [
     'name', 'type', 'target', 'latency_chance', 'latency_duration', 'error_chance', 'error_code', 'error_body',
     'match_headers', 'drop_connection', 'stream_roll_mode', 'throttle_threshold', 'ram_chunk_mb', 'ram_interval',
+    'cpu_cores', 'cpu_percent', 'ram_max_mb', 'duration',
   ],
   // Go's usual initialism style, in case a pastaay file spells it so.
-  { ramChunkMB: 'ram_chunk_mb' },
+  { ramChunkMB: 'ram_chunk_mb', ramMaxMB: 'ram_max_mb' },
 );
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -844,7 +848,31 @@ function validatePolicy(input: unknown, path: Path, ctx: Context): Policy | unde
     throttleThreshold: integer(field('throttle_threshold'), 0, MAX_THROTTLE, ctx),
     ramChunkMb: integer(field('ram_chunk_mb'), 0, MAX_RAM_CHUNK_MB, ctx),
     ramInterval: ramInterval(field('ram_interval'), ctx),
+    ...sabotageFields({
+      cpuCores: integer(field('cpu_cores'), 0, MAX_CPU_CORES, ctx),
+      cpuPercent: cpuPercent(field('cpu_percent'), ctx),
+      ramMaxMb: integer(field('ram_max_mb'), 0, MAX_RAM_MB, ctx),
+      duration: present(field('duration')) ? duration(field('duration'), MAX_SABOTAGE_MS, ctx) : 0,
+    }),
   };
+}
+
+type SabotageFields = Required<Pick<Policy, 'cpuCores' | 'cpuPercent' | 'ramMaxMb' | 'duration'>>;
+
+/** Fields added after the first release are left out at their default (0), so that policies not using them validate as before. */
+function sabotageFields(fields: SabotageFields): Partial<SabotageFields> {
+  const out: Partial<SabotageFields> = {};
+  for (const key of Object.keys(fields) as (keyof SabotageFields)[]) if (fields[key] !== 0) out[key] = fields[key];
+  return out;
+}
+
+/** A duty cycle in percent; 0 (as a validated config spells "unset") means the default. */
+function cpuPercent(field: Field | undefined, ctx: Context): number {
+  if (!present(field)) return 0;
+  const { value } = field;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 100) return value;
+  report(ctx, field.path, `must be an integer percentage in [1, 100], or 0 for the default of 100 (got ${describe(value)})`);
+  return 0;
 }
 
 function policyName(field: Field | undefined, path: Path, ctx: Context): string {

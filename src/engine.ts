@@ -2,6 +2,7 @@ import native = require('./native.js');
 import { loadConfig, validateConfig } from './config.js';
 import { ConfigError, HavocError } from './errors.js';
 import { metricsFor, type HavocMetrics } from './metrics.js';
+import { sabotageStatus, stopSabotage, type SabotageStatus } from './sabotage.js';
 import { PROTOCOLS, type Config, type Policy, type Protocol } from './types.js';
 import type { Registry } from 'prom-client';
 
@@ -160,8 +161,22 @@ export class Engine {
     return this.#native.warmupRemainingMs();
   }
 
-  /** Releases this handle. The policy set itself stays for other handles. */
+  /**
+   * The CPU and RAM sabotage of this engine's set (from its `resource` policies), running on
+   * native threads: `{ cpu: { threads, percent }, ram: { bytesResident, bytesTarget, ... }, loads }`.
+   */
+  sabotage(): SabotageStatus {
+    this.#assertOpen();
+    return sabotageStatus(this.name);
+  }
+
+  /**
+   * Releases this handle and stops its set's sabotage: every CPU and RAM load of the set, for
+   * every thread (threads leave within 10 ms; memory goes back to the OS). The policies stay
+   * for other handles; the next `update` of the set starts its resource policies again.
+   */
   close(): void {
+    if (!this.#closed) stopSabotage(this.name);
     this.#closed = true;
     this.#table = null;
   }

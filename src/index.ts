@@ -10,3 +10,5 @@ export type { ConfigIssue } from './errors.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { PROTOCOLS } from './types.js';
 export type { Config, Policy, Protocol, StreamRollMode } from './types.js';
+export { sabotageStatus, stopSabotage } from './sabotage.js';
+export type { SabotageStatus, SabotageLoad } from './sabotage.js';

@@ -1,5 +1,7 @@
 import { Counter, Gauge, register as defaultRegistry, type Registry } from 'prom-client';
 
+import { sabotageTotals } from './sabotage.js';
+
 /**
  * Every Prometheus metric havoc exports, created once per registry. Pass the application's
  * registry (Engine option `registry`, limiter option `registry`) to have them there; the
@@ -30,8 +32,8 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
   const registers = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
     (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers });
-  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
-    (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void) =>
+    (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) });
   const metrics: HavocMetrics = {
     faultsInjected: counter('havoc_faults_injected_total', 'Faults havoc injected', ['policy', 'protocol', 'fault']),
     decisions: counter('havoc_decisions_total', 'Decisions made by interceptors, by outcome', ['protocol', 'outcome']),
@@ -43,10 +45,44 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     limiterInflight: gauge('havoc_limiter_inflight', 'Calls in flight through an adaptive limiter', ['name']),
     limiterShed: counter('havoc_limiter_shed_total', 'Calls shed by an adaptive limiter', ['name']),
     bulkheadRejected: counter('havoc_bulkhead_rejected_total', 'Calls refused by a bulkhead', ['name']),
-    sabotageCpuThreads: gauge('havoc_sabotage_cpu_threads', 'Native threads burning CPU', []),
-    sabotageRamBytes: gauge('havoc_sabotage_ram_bytes', 'Bytes held resident by RAM sabotage', []),
-    sabotageTransitions: counter('havoc_sabotage_transitions_total', 'Sabotage starts and stops', ['kind', 'event']),
+    // Sabotage runs on native threads and changes on its own (warmup end, duration): these
+    // read the process-wide figures from the core when scraped.
+    sabotageCpuThreads: gauge('havoc_sabotage_cpu_threads', 'Native threads burning CPU', [], function () {
+      this.set(sabotageTotals().cpuThreads);
+    }),
+    sabotageRamBytes: gauge('havoc_sabotage_ram_bytes', 'Bytes held resident by RAM sabotage', [], function () {
+      this.set(sabotageTotals().ramBytes);
+    }),
+    sabotageTransitions: sabotageCounter(registry),
   };
   byRegistry.set(registry, metrics);
   return metrics;
+}
+
+/** Starts and stops by kind (`cpu`, `ram`), carried over from the core's cumulative counts. */
+function sabotageCounter(registry: Registry): Counter<'kind' | 'event'> {
+  const name = 'havoc_sabotage_transitions_total';
+  const existing = registry.getSingleMetric(name) as Counter<'kind' | 'event'> | undefined;
+  if (existing) return existing;
+  const counted = { cpuStarts: 0, cpuStops: 0, ramStarts: 0, ramStops: 0 };
+  const series = [
+    ['cpuStarts', 'cpu', 'start'],
+    ['cpuStops', 'cpu', 'stop'],
+    ['ramStarts', 'ram', 'start'],
+    ['ramStops', 'ram', 'stop'],
+  ] as const;
+  return new Counter({
+    name,
+    help: 'Sabotage starts and stops',
+    labelNames: ['kind', 'event'] as const,
+    registers: [registry],
+    collect() {
+      const totals = sabotageTotals();
+      for (const [field, kind, event] of series) {
+        const delta = totals[field] - counted[field];
+        if (delta > 0) this.inc({ kind, event }, delta);
+        counted[field] = totals[field];
+      }
+    },
+  });
 }

@@ -25,10 +25,21 @@ export interface Policy {
   matchHeaders: Record<string, string>;
   dropConnection: boolean;
   streamRollMode: StreamRollMode;
+  /** Resource: CPU intensity (pastaay); without `cpuPercent`, 1,000 per percent point of duty cycle. */
   throttleThreshold: number;
+  /** Resource: MB added per `ramInterval`; 0 with `ramMaxMb` set means all of it at once. */
   ramChunkMb: number;
   /** Milliseconds. */
   ramInterval: number;
+  // The sabotage fields below are absent from a validated policy when they hold their default (0).
+  /** Resource: threads burning CPU; absent or 0 means one per core. */
+  cpuCores?: number;
+  /** Resource: duty cycle of each burning thread, 1–100; absent or 0 means the default (100, or the `throttleThreshold` mapping). */
+  cpuPercent?: number;
+  /** Resource: this policy's RAM cap in MB; absent or 0 means it grows until the process ceiling. */
+  ramMaxMb?: number;
+  /** Resource: milliseconds the sabotage lasts; absent or 0 means until the policy is removed. */
+  duration?: number;
 }
 
 /** A validated configuration, as returned by `parseConfig` and accepted by `Engine.update`. */

@@ -16,6 +16,7 @@ use arc_swap::{ArcSwap, Cache};
 
 use crate::matcher::{starts_with_ignore_case, Matches, TargetIndex};
 use crate::policy::{Config, Issue, Policy, Protocol};
+use crate::sabotage::{self, Sabotage};
 use crate::sql;
 
 /// What the engine decided for one request.
@@ -97,6 +98,7 @@ impl Snapshot {
   /// Compiles `config`; `started` is when the set was created (warmup counts from it).
   pub fn compile(config: Config, version: u64, started: Instant) -> Result<Snapshot, Vec<Issue>> {
     let mut issues = config.check();
+    issues.extend(sabotage::check(&config));
     let mut indexes = Vec::with_capacity(Protocol::COUNT);
     for protocol in Protocol::ALL {
       let members = config.policies.iter().enumerate().filter(|(_, p)| p.protocol() == protocol);
@@ -242,6 +244,8 @@ pub struct PolicySet {
   versions: AtomicU64,
   /// Serializes writers so versions increase in the order sets are published.
   write: Mutex<()>,
+  /// The CPU and RAM loads of this set's resource policies.
+  sabotage: Sabotage,
 }
 
 impl PolicySet {
@@ -253,6 +257,7 @@ impl PolicySet {
       current: Arc::new(ArcSwap::from_pointee(Snapshot::empty(started))),
       versions: AtomicU64::new(0),
       write: Mutex::new(()),
+      sabotage: Sabotage::default(),
     }
   }
 
@@ -275,7 +280,19 @@ impl PolicySet {
     let snapshot = Arc::new(Snapshot::compile(config, version, self.started)?);
     self.versions.store(version, Ordering::Relaxed);
     self.current.store(Arc::clone(&snapshot));
+    self.sabotage.publish(&snapshot);
     Ok(snapshot)
+  }
+
+  /// Stops every CPU and RAM load of this set at once (engine close, halt, lease expiry);
+  /// the next [`PolicySet::apply`] starts the resource policies it holds afresh.
+  pub fn stop_sabotage(&self) {
+    self.sabotage.stop_all();
+  }
+
+  /// This set's running sabotage.
+  pub fn sabotage(&self) -> sabotage::Status {
+    self.sabotage.status()
   }
 
   /// The current snapshot.

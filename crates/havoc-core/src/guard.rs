@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::policy::{Config, Policy, Protocol};
+use crate::sabotage;
 
 /// The verdict band of a score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,18 +127,14 @@ fn display_target(policy: &Policy) -> &str {
 /// The worst fault a policy can inject, in [0, 1].
 fn severity(policy: &Policy) -> f64 {
   if policy.protocol() == Protocol::Resource {
-    let ram = match policy.ram_chunk_mb {
+    // pastaay's bands, read on what the policy finally holds: its cap when it has one.
+    let ram = match policy.ram_cap_mb().unwrap_or(policy.ram_chunk_mb) {
       mb if mb >= 1024.0 => 0.9,
       mb if mb >= 256.0 => 0.5,
       mb if mb > 0.0 => 0.2,
       _ => 0.0,
     };
-    let cpu = match policy.throttle_threshold {
-      t if t >= 100_000.0 => 0.8,
-      t if t > 0.0 => 0.4,
-      _ => 0.0,
-    };
-    return f64::max(ram, cpu);
+    return f64::max(ram, cpu_severity(policy));
   }
   let drop: f64 = if policy.drop_connection { 1.0 } else { 0.0 };
   let latency_weight = match policy.latency_duration {
@@ -149,6 +146,87 @@ fn severity(policy: &Policy) -> f64 {
   drop.max(policy.error_chance).max(latency)
 }
 
+/// A CPU burn weighs 0.4, up to 0.8 for every core at 100% (pastaay: `throttle_threshold`
+/// 100,000 and more, which maps to a 100% duty cycle). A burn of `cpu_cores` counts for its
+/// share of this machine's cores.
+fn cpu_severity(policy: &Policy) -> f64 {
+  if !policy.burns_cpu() {
+    return 0.0;
+  }
+  let duty = f64::from(policy.effective_cpu_percent()) / 100.0;
+  let coverage = if policy.cpu_cores == 0 {
+    1.0
+  } else {
+    (f64::from(policy.cpu_cores) / sabotage::available_cores() as f64).min(1.0)
+  };
+  f64::max(0.4, 0.8 * duty * coverage)
+}
+
+/// What resource policies will do to the process, and sabotage fields set where they do
+/// nothing.
+fn resource_findings(config: &Config, policy: &Policy) -> Vec<String> {
+  let name = &policy.name;
+  let mut findings = Vec::new();
+  let sabotage_fields = [
+    ("cpu_cores", policy.cpu_cores > 0),
+    ("cpu_percent", policy.cpu_percent > 0),
+    ("ram_max_mb", policy.ram_max_mb > 0.0),
+    ("duration", policy.duration > 0.0),
+    ("throttle_threshold", policy.throttle_threshold > 0.0),
+    ("ram_chunk_mb", policy.ram_chunk_mb > 0.0),
+  ];
+  let protocol = policy.protocol();
+  if protocol != Protocol::Resource {
+    let set: Vec<&str> = sabotage_fields.iter().filter(|(_, on)| *on).map(|(field, _)| *field).collect();
+    if !set.is_empty() {
+      findings.push(format!("policy {name:?}: {} only act on resource policies, not {protocol}", set.join(", ")));
+    }
+    return findings;
+  }
+  if !policy.is_active() {
+    findings.push(format!(
+      "policy {name:?} can never fire: a resource policy needs cpu_cores, cpu_percent, throttle_threshold, latency_duration, ram_chunk_mb or ram_max_mb"
+    ));
+    return findings;
+  }
+  let lasting = |ms: f64| if ms > 0.0 { format!("for {ms} ms") } else { "until removed".to_string() };
+  if policy.burns_cpu() {
+    let threads = if policy.cpu_cores > 0 { policy.cpu_cores.to_string() } else { format!("all {}", sabotage::available_cores()) };
+    findings.push(format!(
+      "policy {name:?} burns {threads} core(s) at {}% {}",
+      policy.effective_cpu_percent(),
+      lasting(policy.cpu_duration_ms())
+    ));
+  }
+  if policy.leaks_ram() && policy.ram_cap_mb().is_none() {
+    let ceiling_mb = sabotage::ceiling().bytes / sabotage::MB;
+    findings.push(format!(
+      "policy {name:?} holds {} MB more every {} ms without ram_max_mb: it grows {} until the process ceiling of {ceiling_mb} MB",
+      policy.ram_chunk_mb,
+      if policy.ram_interval > 0.0 { policy.ram_interval } else { 1000.0 },
+      lasting(policy.duration)
+    ));
+  }
+  let burning: f64 = config
+    .policies
+    .iter()
+    .filter(|p| p.protocol() == Protocol::Resource && p.burns_cpu())
+    .map(|p| {
+      let threads = if p.cpu_cores > 0 { p.cpu_cores as usize } else { sabotage::available_cores() };
+      threads as f64 * f64::from(p.effective_cpu_percent()) / 100.0
+    })
+    .sum();
+  let first_burner = config.policies.iter().find(|p| p.protocol() == Protocol::Resource && p.burns_cpu());
+  if burning >= sabotage::available_cores() as f64 && first_burner.is_some_and(|p| std::ptr::eq(p, policy)) {
+    findings.push(format!(
+      "resource policies burn {:.0}% of CPU on a process with {} core(s): the service itself gets none to spare",
+      burning * 100.0,
+      sabotage::available_cores()
+    ));
+  }
+  findings
+}
+
 /// Why a policy cannot do (all of) what it says.
 fn inert_findings(config: &Config, policy: &Policy) -> Vec<String> {
   let mut findings = Vec::new();
@@ -157,6 +235,7 @@ fn inert_findings(config: &Config, policy: &Policy) -> Vec<String> {
   if policy.drop_connection && !protocol.can_drop() {
     findings.push(format!("policy {name:?}: drop_connection has no effect on {protocol} policies"));
   }
+  findings.extend(resource_findings(config, policy));
   if protocol == Protocol::Resource {
     return findings;
   }
@@ -314,6 +393,50 @@ mod tests {
       r.throttle_threshold = throttle;
       assert_eq!(analyze(&config(vec![r])).score, expected, "{ram} {throttle}");
     }
+  }
+
+  #[test]
+  fn resource_severity_of_the_new_fields() {
+    let cores = sabotage::available_cores() as u32;
+    let score = |f: fn(&mut Policy)| {
+      let mut r = p("r", Protocol::Resource, "");
+      f(&mut r);
+      analyze(&config(vec![r])).score
+    };
+    // Every core at 100%, as pastaay's latency_duration burn does: 0.8.
+    assert_eq!(score(|r| r.latency_duration = 1000.0), 80);
+    assert_eq!(score(|r| r.cpu_percent = 100), 80);
+    // A small duty cycle still weighs 0.4.
+    assert_eq!(score(|r| r.cpu_percent = 10), 40);
+    // The cap, not the chunk, is what the policy holds.
+    assert_eq!(score(|r| { r.ram_chunk_mb = 16.0; r.ram_max_mb = 2048.0 }), 90);
+    if cores >= 2 {
+      let mut one = p("one", Protocol::Resource, "");
+      one.cpu_cores = 1;
+      one.cpu_percent = 100;
+      let r = analyze(&config(vec![one]));
+      assert!((r.policies[0].severity - f64::max(0.4, 0.8 / f64::from(cores))).abs() < 1e-12);
+    }
+  }
+
+  #[test]
+  fn resource_findings() {
+    let mut burn = p("burn", Protocol::Resource, "");
+    burn.cpu_percent = 100;
+    let mut leak = p("leak", Protocol::Resource, "");
+    leak.ram_chunk_mb = 8.0;
+    let idle = p("idle", Protocol::Resource, "");
+    let mut stray = p("stray", Protocol::Http, "all");
+    stray.error_chance = 0.1;
+    stray.cpu_cores = 1;
+    let text = analyze(&config(vec![burn, leak, idle, stray])).issues.join("\n");
+    assert!(text.contains("\"burn\" burns all"), "{text}");
+    assert!(text.contains("at 100% until removed"), "{text}");
+    assert!(text.contains("the service itself gets none to spare"), "{text}");
+    assert!(text.contains("\"leak\" holds 8 MB more every 1000 ms without ram_max_mb"), "{text}");
+    assert!(text.contains("until the process ceiling"), "{text}");
+    assert!(text.contains("\"idle\" can never fire: a resource policy needs"), "{text}");
+    assert!(text.contains("\"stray\": cpu_cores only act on resource policies, not http"), "{text}");
   }
 
   #[test]

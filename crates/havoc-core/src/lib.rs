@@ -3,6 +3,7 @@
 //! - [`policy`]: the configuration model, limits and each policy's stable identity;
 //! - [`matcher`]: target indexes that match without allocating;
 //! - [`engine`]: named, process-global policy sets and the per-request decision;
+//! - [`sabotage`]: CPU burn and RAM leak on native threads, reconciled by policy identity;
 //! - [`sql`]: SQL normalization and fingerprinting;
 //! - [`guard`]: the blast-radius risk score;
 //! - [`hash`]: FNV-1a 64.
@@ -12,6 +13,7 @@ pub mod guard;
 pub mod hash;
 pub mod matcher;
 pub mod policy;
+pub mod sabotage;
 pub mod sql;
 
 pub use engine::{Decision, Handle, Headers, NoHeaders, PolicySet, Snapshot};

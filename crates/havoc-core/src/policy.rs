@@ -21,6 +21,13 @@ pub const MAX_WARMUP_MS: f64 = 86_400_000.0;
 pub const MAX_RAM_CHUNK_MB: f64 = 4096.0;
 /// Largest `throttle_threshold`.
 pub const MAX_THROTTLE: f64 = 10_000_000.0;
+/// Most CPU-burning threads one policy may ask for (the machine's core count is checked
+/// when the set is compiled, see [`crate::sabotage::check`]).
+pub const MAX_CPU_CORES: u32 = 1024;
+/// Largest `ram_max_mb` the model accepts (1 TiB); the process ceiling is far lower.
+pub const MAX_RAM_MB: f64 = 1_048_576.0;
+/// Longest `duration` of a resource policy, in milliseconds (24 h).
+pub const MAX_SABOTAGE_MS: f64 = 86_400_000.0;
 
 /// What a policy acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
@@ -144,6 +151,29 @@ pub struct Policy {
   pub throttle_threshold: f64,
   pub ram_chunk_mb: f64,
   pub ram_interval: f64,
+  // The sabotage fields are left out of the JSON form at their default (0), like the
+  // TypeScript layer leaves them out of a validated policy.
+  /// Resource: threads burning CPU; 0 means every core.
+  #[serde(skip_serializing_if = "is_zero_u32")]
+  pub cpu_cores: u32,
+  /// Resource: duty cycle of each burning thread, 1–100; 0 means the default (100, or the
+  /// `throttle_threshold` mapping).
+  #[serde(skip_serializing_if = "is_zero_u32")]
+  pub cpu_percent: u32,
+  /// Resource: this policy's RAM cap in MB; 0 means "up to the process ceiling".
+  #[serde(skip_serializing_if = "is_zero_f64")]
+  pub ram_max_mb: f64,
+  /// Resource: how long the sabotage lasts, in milliseconds; 0 means until removed.
+  #[serde(skip_serializing_if = "is_zero_f64")]
+  pub duration: f64,
+}
+
+fn is_zero_u32(value: &u32) -> bool {
+  *value == 0
+}
+
+fn is_zero_f64(value: &f64) -> bool {
+  *value == 0.0
 }
 
 impl Policy {
@@ -183,13 +213,53 @@ impl Policy {
   /// Whether the policy injects anything at all.
   pub fn is_active(&self) -> bool {
     match self.protocol() {
-      Protocol::Resource => self.latency_duration > 0.0 || self.ram_chunk_mb > 0.0 || self.throttle_threshold > 0.0,
+      Protocol::Resource => self.burns_cpu() || self.leaks_ram(),
       _ => {
         self.drop_connection
           || (self.latency_chance > 0.0 && self.latency_duration > 0.0)
           || self.error_chance > 0.0
       }
     }
+  }
+
+  /// Whether a resource policy burns CPU: it says something about CPU, or it is a pastaay
+  /// policy whose `latency_duration` is the length of a burn.
+  pub fn burns_cpu(&self) -> bool {
+    self.cpu_cores > 0 || self.cpu_percent > 0 || self.throttle_threshold > 0.0 || self.latency_duration > 0.0
+  }
+
+  /// Whether a resource policy holds memory.
+  pub fn leaks_ram(&self) -> bool {
+    self.ram_chunk_mb > 0.0 || self.ram_max_mb > 0.0
+  }
+
+  /// The duty cycle of each burning thread, 1–100: `cpu_percent` when set, else pastaay's
+  /// `throttle_threshold` read as an intensity (1,000 per percent point, 100,000 and more
+  /// meaning 100%), else 100.
+  pub fn effective_cpu_percent(&self) -> u32 {
+    if self.cpu_percent > 0 {
+      self.cpu_percent.min(100)
+    } else if self.throttle_threshold > 0.0 {
+      (self.throttle_threshold / 1000.0).round().clamp(1.0, 100.0) as u32
+    } else {
+      100
+    }
+  }
+
+  /// How long the CPU burn lasts in ms (0: until removed): `duration`, else pastaay's
+  /// `latency_duration`.
+  pub fn cpu_duration_ms(&self) -> f64 {
+    if self.duration > 0.0 {
+      self.duration
+    } else {
+      self.latency_duration
+    }
+  }
+
+  /// The most memory this policy holds, in MB: `ram_max_mb`, else `None` (it grows until the
+  /// process ceiling).
+  pub fn ram_cap_mb(&self) -> Option<f64> {
+    (self.ram_max_mb > 0.0).then_some(self.ram_max_mb)
   }
 
   /// The stable 64-bit identity of this policy: FNV-1a over every field, length-prefixed,
@@ -214,6 +284,15 @@ impl Policy {
     h.write_number(self.throttle_threshold);
     h.write_number(self.ram_chunk_mb);
     h.write_number(self.ram_interval);
+    // Fields added after identities were first published are hashed only when they differ
+    // from their defaults, so that existing policies keep their identity.
+    if self.cpu_cores != 0 || self.cpu_percent != 0 || self.ram_max_mb != 0.0 || self.duration != 0.0 {
+      h.write_field(b"sabotage");
+      h.write_number(f64::from(self.cpu_cores));
+      h.write_number(f64::from(self.cpu_percent));
+      h.write_number(self.ram_max_mb);
+      h.write_number(self.duration);
+    }
     h.finish()
   }
 }
@@ -337,6 +416,18 @@ impl Config {
       if !(0.0..=MAX_LATENCY_MS).contains(&p.ram_interval) {
         issue(at("ramInterval"), "must be between 0 and 1h".into());
       }
+      if p.cpu_cores > MAX_CPU_CORES {
+        issue(at("cpuCores"), format!("must be between 0 and {MAX_CPU_CORES} (got {})", p.cpu_cores));
+      }
+      if p.cpu_percent > 100 {
+        issue(at("cpuPercent"), format!("must be between 1 and 100, or 0 for the default (got {})", p.cpu_percent));
+      }
+      if !(0.0..=MAX_RAM_MB).contains(&p.ram_max_mb) {
+        issue(at("ramMaxMb"), format!("must be between 0 and {MAX_RAM_MB} (got {})", p.ram_max_mb));
+      }
+      if !(0.0..=MAX_SABOTAGE_MS).contains(&p.duration) {
+        issue(at("duration"), "must be between 0 and 24h".into());
+      }
       for key in p.match_headers.keys() {
         if key.is_empty() || key.len() > 255 || key.bytes().any(|b| b.is_ascii_uppercase() || b == 0) {
           issue(at("matchHeaders"), format!("header name {key:?} must be lowercase, 1–255 bytes"));
@@ -374,6 +465,53 @@ mod tests {
     let mut b = policy("a");
     b.target = "bc".into();
     assert_ne!(a.identity(), b.identity());
+  }
+
+  #[test]
+  fn identity_hashes_sabotage_fields_only_when_set() {
+    // Pinned by __test__/hash.spec.ts too: adding fields must not move old identities.
+    let mut a = policy("a");
+    a.protocol = Some(Protocol::Resource);
+    let before = a.identity();
+    a.cpu_percent = 0;
+    assert_eq!(a.identity(), before);
+    for change in [
+      |p: &mut Policy| p.cpu_cores = 1,
+      |p: &mut Policy| p.cpu_percent = 50,
+      |p: &mut Policy| p.ram_max_mb = 64.0,
+      |p: &mut Policy| p.duration = 1000.0,
+    ] {
+      let mut b = a.clone();
+      change(&mut b);
+      assert_ne!(b.identity(), before);
+    }
+  }
+
+  #[test]
+  fn throttle_threshold_maps_to_a_duty_cycle() {
+    let mut p = policy("t");
+    p.protocol = Some(Protocol::Resource);
+    assert!(!p.burns_cpu());
+    p.throttle_threshold = 1.0;
+    assert!(p.burns_cpu());
+    assert_eq!(p.effective_cpu_percent(), 1);
+    p.throttle_threshold = 50_000.0;
+    assert_eq!(p.effective_cpu_percent(), 50);
+    p.throttle_threshold = 10_000_000.0;
+    assert_eq!(p.effective_cpu_percent(), 100);
+    p.cpu_percent = 30;
+    assert_eq!(p.effective_cpu_percent(), 30);
+  }
+
+  #[test]
+  fn latency_duration_is_the_length_of_a_pastaay_burn() {
+    let mut p = policy("b");
+    p.protocol = Some(Protocol::Resource);
+    p.latency_duration = 2000.0;
+    assert!(p.burns_cpu() && p.is_active());
+    assert_eq!(p.cpu_duration_ms(), 2000.0);
+    p.duration = 500.0;
+    assert_eq!(p.cpu_duration_ms(), 500.0);
   }
 
   #[test]

@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod engine;
+mod sabotage;
 mod tools;
 
 use havoc_core::{Config, Issue};

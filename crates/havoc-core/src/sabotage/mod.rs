@@ -1,0 +1,510 @@
+//! OS resource sabotage: CPU burned and memory held by native threads, driven by `resource`
+//! policies.
+//!
+//! Each [`crate::engine::PolicySet`] owns a [`Sabotage`] reconciler. When a snapshot is
+//! published it compares the running loads with the snapshot's resource policies, keyed by
+//! policy identity and occurrence (two identical policies are two loads): what is new
+//! starts, what is gone stops, what is unchanged keeps running untouched. Nothing runs
+//! while the set warms up; a waiter thread starts the loads when warmup ends.
+//! Stopping never blocks the caller: threads are told to stop and leave within one period.
+
+mod cpu;
+mod ram;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use ram::{ceiling, Ceiling, DEFAULT_CEILING_MB, MB};
+
+use crate::engine::Snapshot;
+use crate::policy::{Config, Issue, Policy, Protocol};
+
+/// A stop signal threads can check cheaply and sleep on.
+#[derive(Debug, Default)]
+pub(crate) struct Cancel {
+  cancelled: AtomicBool,
+  lock: Mutex<()>,
+  wake: Condvar,
+}
+
+impl Cancel {
+  fn cancel(&self) {
+    self.cancelled.store(true, Ordering::SeqCst);
+    let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+    self.wake.notify_all();
+  }
+
+  fn is_cancelled(&self) -> bool {
+    self.cancelled.load(Ordering::Relaxed)
+  }
+
+  /// Sleeps until `at` or until cancelled, whichever comes first.
+  fn sleep_until(&self, at: Instant) {
+    let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+    while !self.cancelled.load(Ordering::SeqCst) {
+      let left = at.saturating_duration_since(Instant::now());
+      if left.is_zero() {
+        return;
+      }
+      guard = self.wake.wait_timeout(guard, left).unwrap_or_else(|p| p.into_inner()).0;
+    }
+  }
+}
+
+/// Live figures of one load, updated by its threads.
+#[derive(Debug, Default)]
+pub(crate) struct LoadStats {
+  cpu_threads: AtomicU32,
+  cpu_percent: AtomicU32,
+  thread_ids: Mutex<Vec<i64>>,
+  ram_running: AtomicBool,
+  ram_resident: AtomicU64,
+  ram_target: AtomicU64,
+}
+
+/// Process-wide figures over every set.
+#[derive(Debug)]
+struct Totals {
+  cpu_threads: AtomicU64,
+  cpu_percent: AtomicU64,
+  ram_bytes: AtomicU64,
+  cpu_starts: AtomicU64,
+  cpu_stops: AtomicU64,
+  ram_starts: AtomicU64,
+  ram_stops: AtomicU64,
+}
+
+static TOTALS: Totals = Totals {
+  cpu_threads: AtomicU64::new(0),
+  cpu_percent: AtomicU64::new(0),
+  ram_bytes: AtomicU64::new(0),
+  cpu_starts: AtomicU64::new(0),
+  cpu_stops: AtomicU64::new(0),
+  ram_starts: AtomicU64::new(0),
+  ram_stops: AtomicU64::new(0),
+};
+
+/// Sabotage of the whole process, across every policy set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcessTotals {
+  /// Threads burning CPU now.
+  pub cpu_threads: u64,
+  /// Sum of their duty cycles: 100 per fully busy core, as `top` counts.
+  pub cpu_percent: u64,
+  /// Bytes written and held by RAM sabotage now.
+  pub ram_bytes: u64,
+  /// Bytes reserved under the ceiling (resident, or being written).
+  pub ram_reserved: u64,
+  pub cpu_starts: u64,
+  pub cpu_stops: u64,
+  pub ram_starts: u64,
+  pub ram_stops: u64,
+}
+
+/// The process-wide figures.
+pub fn totals() -> ProcessTotals {
+  ProcessTotals {
+    cpu_threads: TOTALS.cpu_threads.load(Ordering::SeqCst),
+    cpu_percent: TOTALS.cpu_percent.load(Ordering::SeqCst),
+    ram_bytes: TOTALS.ram_bytes.load(Ordering::Relaxed),
+    ram_reserved: ram::reserved(),
+    cpu_starts: TOTALS.cpu_starts.load(Ordering::Relaxed),
+    cpu_stops: TOTALS.cpu_stops.load(Ordering::Relaxed),
+    ram_starts: TOTALS.ram_starts.load(Ordering::Relaxed),
+    ram_stops: TOTALS.ram_stops.load(Ordering::Relaxed),
+  }
+}
+
+/// The kernel's id of the calling thread (what `/proc/self/task/<tid>` names).
+fn thread_id() -> i64 {
+  // SAFETY: gettid has no preconditions and cannot fail.
+  unsafe { libc::syscall(libc::SYS_gettid) }
+}
+
+/// Cores this process may run on (affinity and cgroup CPU quota included).
+pub fn available_cores() -> usize {
+  std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What one policy asks of this machine: threads and duty cycle, and memory.
+fn cpu_threads(policy: &Policy) -> usize {
+  if policy.cpu_cores > 0 {
+    policy.cpu_cores as usize
+  } else {
+    available_cores()
+  }
+}
+
+/// The MB a policy counts for against the ceiling: its cap, or one chunk when it has none
+/// (it then grows while the ceiling leaves room).
+fn ram_claim_mb(policy: &Policy) -> f64 {
+  policy.ram_cap_mb().unwrap_or(policy.ram_chunk_mb)
+}
+
+/// What this machine refuses: more cores than it has, RAM caps past the process ceiling.
+/// Paths use the canonical field names, like [`Config::check`].
+pub fn check(config: &Config) -> Vec<Issue> {
+  let mut issues = Vec::new();
+  let cores = available_cores();
+  let ceiling = ceiling();
+  let ceiling_mb = ceiling.bytes as f64 / MB as f64;
+  let mut total_mb = 0.0;
+  for (i, policy) in config.policies.iter().enumerate() {
+    if policy.protocol() != Protocol::Resource {
+      continue;
+    }
+    if policy.cpu_cores as usize > cores {
+      issues.push(Issue {
+        path: format!("policies[{i}].cpuCores"),
+        message: format!("asks for {} cores but this process can use {cores}", policy.cpu_cores),
+      });
+    }
+    if !policy.leaks_ram() {
+      continue;
+    }
+    let claim = ram_claim_mb(policy);
+    let field = if policy.ram_cap_mb().is_some() { "ramMaxMb" } else { "ramChunkMb" };
+    let before = total_mb;
+    total_mb += claim;
+    if total_mb > ceiling_mb {
+      let message = if before == 0.0 {
+        format!("{claim} MB is over the process ceiling of {ceiling_mb:.0} MB ({})", ceiling.reason)
+      } else {
+        format!(
+          "brings the RAM of the resource policies to {total_mb} MB, over the process ceiling of {ceiling_mb:.0} MB ({})",
+          ceiling.reason
+        )
+      };
+      issues.push(Issue { path: format!("policies[{i}].{field}"), message });
+    }
+  }
+  issues
+}
+
+/// A running (or finished) load: one resource policy acted out.
+#[derive(Debug)]
+struct Load {
+  policy: String,
+  identity: u64,
+  /// Process-wide sequence number of this start: a restart gets a new one.
+  serial: u64,
+  cancel: Arc<Cancel>,
+  stats: Arc<LoadStats>,
+}
+
+impl Load {
+  fn start(policy: &Policy, identity: u64) -> Load {
+    static SERIALS: AtomicU64 = AtomicU64::new(1);
+    let cancel = Arc::new(Cancel::default());
+    let stats = Arc::new(LoadStats::default());
+    let now = Instant::now();
+    let until = |ms: f64| (ms > 0.0).then(|| now + Duration::from_secs_f64(ms / 1000.0));
+    if policy.burns_cpu() {
+      cpu::start(cpu_threads(policy), policy.effective_cpu_percent(), until(policy.cpu_duration_ms()), &cancel, &stats);
+    }
+    if policy.leaks_ram() {
+      let leak = ram::Leak {
+        chunk: (policy.ram_chunk_mb * MB as f64) as u64,
+        interval: Duration::from_secs_f64(if policy.ram_interval > 0.0 { policy.ram_interval } else { 1000.0 } / 1000.0),
+        cap: policy.ram_cap_mb().map(|mb| (mb * MB as f64) as u64),
+        deadline: until(policy.duration),
+      };
+      ram::start(leak, &cancel, &stats);
+    }
+    Load { policy: policy.name.clone(), identity, serial: SERIALS.fetch_add(1, Ordering::Relaxed), cancel, stats }
+  }
+
+  fn stop(&self) {
+    self.cancel.cancel();
+  }
+
+  /// Whether every thread of the load has left (and its memory is unmapped).
+  fn is_finished(&self) -> bool {
+    self.stats.cpu_threads.load(Ordering::SeqCst) == 0 && !self.stats.ram_running.load(Ordering::SeqCst)
+  }
+
+  fn status(&self) -> LoadStatus {
+    let cpu_threads = self.stats.cpu_threads.load(Ordering::SeqCst);
+    LoadStatus {
+      policy: self.policy.clone(),
+      identity: self.identity,
+      serial: self.serial,
+      cpu_threads,
+      cpu_percent: if cpu_threads > 0 { self.stats.cpu_percent.load(Ordering::Relaxed) } else { 0 },
+      thread_ids: self.stats.thread_ids.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+      ram_bytes_resident: self.stats.ram_resident.load(Ordering::Relaxed),
+      ram_bytes_target: self.stats.ram_target.load(Ordering::Relaxed),
+    }
+  }
+}
+
+/// One load as reported by [`Sabotage::status`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadStatus {
+  pub policy: String,
+  pub identity: u64,
+  pub serial: u64,
+  /// Threads burning now (0 once the burn ended).
+  pub cpu_threads: u32,
+  /// Each thread's duty cycle.
+  pub cpu_percent: u32,
+  /// Kernel thread ids of the burning threads.
+  pub thread_ids: Vec<i64>,
+  pub ram_bytes_resident: u64,
+  /// What the load grows to (its cap, within the ceiling); 0 once it stopped.
+  pub ram_bytes_target: u64,
+}
+
+/// The sabotage of one policy set. The totals include loads told to stop whose threads
+/// have not left yet, so that they read 0 only once the CPU and the memory are really free.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+  pub cpu_threads: u32,
+  /// Sum of the burning threads' duty cycles (100 per busy core).
+  pub cpu_percent: u32,
+  pub ram_bytes_resident: u64,
+  pub ram_bytes_target: u64,
+  /// Loads of the policies in force, finished ones included (a finished load is not
+  /// restarted while its policy stays unchanged).
+  pub loads: Vec<LoadStatus>,
+}
+
+/// Identity of a policy and which occurrence of that identity it is.
+type LoadKey = (u64, u32);
+
+#[derive(Debug, Default)]
+struct State {
+  loads: HashMap<LoadKey, Load>,
+  /// Loads told to stop, until their threads have left.
+  stopping: Vec<Load>,
+  /// A published snapshot waiting for the end of its warmup.
+  pending: Option<Arc<Snapshot>>,
+  /// Whether a warmup waiter thread is alive.
+  waiter: bool,
+}
+
+/// The reconciler of one policy set.
+#[derive(Debug, Default)]
+pub struct Sabotage {
+  shared: Arc<(Mutex<State>, Condvar)>,
+}
+
+impl Sabotage {
+  fn state(&self) -> MutexGuard<'_, State> {
+    self.shared.0.lock().unwrap_or_else(|p| p.into_inner())
+  }
+
+  /// Brings the running loads in line with `snapshot` (or stops them all while it warms up,
+  /// starting them when warmup ends).
+  pub fn publish(&self, snapshot: &Arc<Snapshot>) {
+    let mut state = self.state();
+    if snapshot.is_warm() {
+      state.pending = None;
+      reconcile(&mut state, Some(snapshot));
+      return;
+    }
+    reconcile(&mut state, None);
+    state.pending = Some(Arc::clone(snapshot));
+    self.shared.1.notify_all();
+    if !state.waiter {
+      state.waiter = true;
+      let shared = Arc::clone(&self.shared);
+      let spawned = std::thread::Builder::new().name("havoc-warmup".into()).spawn(move || wait_for_warmup(&shared));
+      if spawned.is_err() {
+        // Without a waiter the set stays quiet until the next publication.
+        state.waiter = false;
+      }
+    }
+  }
+
+  /// Stops every load of this set (engine close, halt, lease expiry). The next publication
+  /// starts the policies it holds afresh.
+  pub fn stop_all(&self) {
+    let mut state = self.state();
+    state.pending = None;
+    reconcile(&mut state, None);
+  }
+
+  pub fn status(&self) -> Status {
+    let mut state = self.state();
+    state.stopping.retain(|load| !load.is_finished());
+    let mut loads: Vec<LoadStatus> = state.loads.values().map(Load::status).collect();
+    loads.sort_by_key(|l| l.serial);
+    let stopping: Vec<LoadStatus> = state.stopping.iter().map(Load::status).collect();
+    let all = || loads.iter().chain(&stopping);
+    Status {
+      cpu_threads: all().map(|l| l.cpu_threads).sum(),
+      cpu_percent: all().map(|l| l.cpu_threads * l.cpu_percent).sum(),
+      ram_bytes_resident: all().map(|l| l.ram_bytes_resident).sum(),
+      // What stopping loads held is going, not a target.
+      ram_bytes_target: loads.iter().map(|l| l.ram_bytes_target).sum(),
+      loads,
+    }
+  }
+}
+
+fn wait_for_warmup(shared: &(Mutex<State>, Condvar)) {
+  let (lock, wake) = shared;
+  let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
+  loop {
+    let Some(snapshot) = state.pending.clone() else {
+      state.waiter = false;
+      return;
+    };
+    let left = snapshot.warmup_remaining();
+    if left.is_zero() && snapshot.is_warm() {
+      state.pending = None;
+      reconcile(&mut state, Some(&snapshot));
+    } else {
+      // Woken early by a newer publication or a stop; either way, look again.
+      state = wake.wait_timeout(state, left.max(Duration::from_millis(1))).unwrap_or_else(|p| p.into_inner()).0;
+    }
+  }
+}
+
+/// Starts what `snapshot` has and `state` lacks, stops what it no longer has.
+fn reconcile(state: &mut State, snapshot: Option<&Snapshot>) {
+  let mut wanted: HashMap<LoadKey, &Policy> = HashMap::new();
+  let mut occurrences: HashMap<u64, u32> = HashMap::new();
+  for compiled in snapshot.map(|s| s.policies.as_slice()).unwrap_or_default() {
+    let policy = &compiled.policy;
+    if policy.protocol() != Protocol::Resource || !policy.is_active() {
+      continue;
+    }
+    let seen = occurrences.entry(compiled.identity).or_insert(0);
+    wanted.insert((compiled.identity, *seen), policy);
+    *seen += 1;
+  }
+  state.stopping.retain(|load| !load.is_finished());
+  let gone: Vec<LoadKey> = state.loads.keys().filter(|key| !wanted.contains_key(key)).copied().collect();
+  for key in gone {
+    if let Some(load) = state.loads.remove(&key) {
+      load.stop();
+      state.stopping.push(load);
+    }
+  }
+  for (key, policy) in wanted {
+    state.loads.entry(key).or_insert_with(|| Load::start(policy, key.0));
+  }
+}
+
+/// Serializes the unit tests that hold memory, so ceiling arithmetic stays predictable.
+#[cfg(test)]
+pub(crate) static TEST_RAM: Mutex<()> = Mutex::new(());
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn resource(name: &str) -> Policy {
+    Policy { name: name.into(), protocol: Some(Protocol::Resource), target: "all".into(), ..Policy::default() }
+  }
+
+  fn snapshot(policies: Vec<Policy>, warmup_ms: Option<f64>) -> Arc<Snapshot> {
+    let config = Config { policies, warmup_duration: warmup_ms, ..Config::default() };
+    Arc::new(Snapshot::compile(config, 1, Instant::now()).unwrap())
+  }
+
+  fn eventually(what: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !what() {
+      if Instant::now() > deadline {
+        return false;
+      }
+      std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+  }
+
+  fn cpu(name: &str, percent: u32) -> Policy {
+    Policy { cpu_cores: 1, cpu_percent: percent, ..resource(name) }
+  }
+
+  #[test]
+  fn unchanged_policies_keep_running_and_changed_ones_restart_alone() {
+    let sabotage = Sabotage::default();
+    sabotage.publish(&snapshot(vec![cpu("a", 5), cpu("b", 5)], None));
+    let before = sabotage.status();
+    assert_eq!(before.loads.len(), 2);
+    let serial = |s: &Status, name: &str| s.loads.iter().find(|l| l.policy == name).map(|l| l.serial);
+    sabotage.publish(&snapshot(vec![cpu("a", 5), cpu("b", 6)], None));
+    let after = sabotage.status();
+    assert_eq!(serial(&after, "a"), serial(&before, "a"));
+    assert_ne!(serial(&after, "b"), serial(&before, "b"));
+    assert_eq!(after.loads.len(), 2);
+    sabotage.stop_all();
+    assert!(sabotage.status().loads.is_empty());
+  }
+
+  #[test]
+  fn identical_policies_are_two_loads() {
+    // Names are unique within a config, so identical identities only meet through the
+    // reconciler's own keying: exercise it directly.
+    let mut state = State::default();
+    let snap = snapshot(vec![cpu("x", 5)], None);
+    let mut doubled = Snapshot::compile(Config { policies: vec![cpu("x", 5)], ..Config::default() }, 2, Instant::now()).unwrap();
+    let twin = Snapshot::compile(Config { policies: vec![cpu("x", 5)], ..Config::default() }, 3, Instant::now()).unwrap();
+    doubled.policies.extend(twin.policies);
+    reconcile(&mut state, Some(&doubled));
+    assert_eq!(state.loads.len(), 2);
+    reconcile(&mut state, Some(&snap));
+    assert_eq!(state.loads.len(), 1, "removing one twin leaves the other running");
+    reconcile(&mut state, None);
+    assert!(state.loads.is_empty());
+  }
+
+  #[test]
+  fn nothing_runs_during_warmup_and_loads_start_when_it_ends() {
+    let sabotage = Sabotage::default();
+    sabotage.publish(&snapshot(vec![cpu("w", 5)], Some(150.0)));
+    assert!(sabotage.status().loads.is_empty());
+    assert!(eventually(|| sabotage.status().cpu_threads == 1));
+    sabotage.stop_all();
+    assert!(eventually(|| sabotage.status().cpu_threads == 0));
+  }
+
+  #[test]
+  fn stop_all_cancels_a_pending_warmup() {
+    let sabotage = Sabotage::default();
+    sabotage.publish(&snapshot(vec![cpu("p", 5)], Some(50.0)));
+    sabotage.stop_all();
+    std::thread::sleep(Duration::from_millis(120));
+    assert!(sabotage.status().loads.is_empty());
+  }
+
+  #[test]
+  fn ram_loads_report_resident_and_target_bytes_and_free_on_stop() {
+    let _serial = TEST_RAM.lock().unwrap_or_else(|p| p.into_inner());
+    let sabotage = Sabotage::default();
+    let policy = Policy { ram_max_mb: 8.0, ram_chunk_mb: 4.0, ram_interval: 1.0, ..resource("r") };
+    sabotage.publish(&snapshot(vec![policy], None));
+    assert!(eventually(|| sabotage.status().ram_bytes_resident == 8 * MB));
+    assert_eq!(sabotage.status().ram_bytes_target, 8 * MB);
+    let process = totals();
+    assert!(process.ram_bytes >= 8 * MB && process.ram_starts >= 1);
+    sabotage.stop_all();
+    assert!(sabotage.status().loads.is_empty());
+    assert!(eventually(|| sabotage.status().ram_bytes_resident == 0), "counted until unmapped");
+  }
+
+  #[test]
+  fn check_refuses_too_many_cores_and_ram_over_the_ceiling() {
+    let cores = available_cores() as u32;
+    let ceiling_mb = (ceiling().bytes / MB) as f64;
+    let config = Config {
+      policies: vec![
+        Policy { cpu_cores: cores + 1, ..resource("c") },
+        Policy { ram_max_mb: ceiling_mb / 2.0 + 1.0, ..resource("r1") },
+        Policy { ram_max_mb: ceiling_mb / 2.0 + 1.0, ..resource("r2") },
+        Policy { cpu_cores: cores, ram_chunk_mb: 1.0, ..resource("ok") },
+      ],
+      ..Config::default()
+    };
+    let issues = check(&config);
+    let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(paths, ["policies[0].cpuCores", "policies[2].ramMaxMb", "policies[3].ramChunkMb"]);
+    assert!(issues[1].message.contains("over the process ceiling"), "{}", issues[1].message);
+  }
+}
