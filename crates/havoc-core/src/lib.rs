@@ -5,11 +5,13 @@
 //! - [`engine`]: named, process-global policy sets and the per-request decision;
 //! - [`sql`]: SQL normalization and fingerprinting;
 //! - [`guard`]: the blast-radius risk score;
-//! - [`hash`]: FNV-1a 64.
+//! - [`hash`]: FNV-1a 64;
+//! - [`limit`]: rate limiter, adaptive concurrency limiter and bulkheads.
 
 pub mod engine;
 pub mod guard;
 pub mod hash;
+pub mod limit;
 pub mod matcher;
 pub mod policy;
 pub mod sql;
