@@ -5,6 +5,7 @@
 //! nothing. See `src/engine.ts` for the unpacking.
 
 mod engine;
+mod limit;
 mod tools;
 
 use havoc_core::{Config, Issue};

@@ -58,6 +58,9 @@ impl AdaptiveOptions {
     if self.max_limit < self.min_limit {
       return Err(format!("maxLimit ({}) must be >= minLimit ({})", self.max_limit, self.min_limit));
     }
+    if self.max_limit > MAX_LIMIT {
+      return Err(format!("maxLimit must be <= {MAX_LIMIT} (got {})", self.max_limit));
+    }
     if self.initial_limit < self.min_limit || self.initial_limit > self.max_limit {
       return Err(format!("initialLimit ({}) must lie in [minLimit, maxLimit] = [{}, {}]", self.initial_limit, self.min_limit, self.max_limit));
     }
@@ -92,6 +95,9 @@ impl Outcome {
     }
   }
 }
+
+/// Highest allowed `max_limit` (the binding packs a limit into 21 bits of a double).
+pub const MAX_LIMIT: u32 = 1_000_000;
 
 /// Consecutive decreasing windows after which the baseline is probed at once: latency that
 /// stays high while the limit keeps falling is more likely a new baseline than a queue.
