@@ -117,7 +117,8 @@ export class RateLimiter {
       const wait = await this.#take(cost);
       if (wait === 0) return;
       if (!Number.isFinite(wait)) throw new RateLimitExceededError(this.name, Infinity);
-      await delay(wait, undefined, signal ? { signal } : undefined).catch((error: unknown) => {
+      // Whole milliseconds, rounded up: a timer that fires early would only make us wait again.
+      await delay(Math.ceil(wait), undefined, signal ? { signal } : undefined).catch((error: unknown) => {
         throw signal?.aborted ? signal.reason : error;
       });
     }
