@@ -43,9 +43,9 @@ test('bad rate limiter options are refused precisely', (t) => {
 });
 
 test('acquire waits for its token and is abortable while it waits', async (t) => {
-  const limiter = new RateLimiter({ rate: 20, per: '1s', burst: 1 });
+  const limiter = new RateLimiter({ rate: 4, per: '1s', burst: 1 });
   await limiter.acquire();
-  t.true(limiter.retryAfterMs() > 0, 'the bucket is empty');
+  t.false(limiter.tryAcquire(), 'the bucket is empty for the next 250 ms');
   await limiter.acquire();
   t.false(limiter.tryAcquire(), 'the token the wait ended for was taken');
   const slow = new RateLimiter({ rate: 1, per: '1m', burst: 1 });
@@ -225,7 +225,7 @@ test('a Redis-backed limit is shared by two Node processes', async (t) => {
   client.disconnect();
   const child = path.join(__dirname, 'fixtures', 'redis-limit-child.js');
   const started = Date.now();
-  const until = started + 1500;
+  const until = started + 3000; // leaves room for both processes to start on a busy machine
   const run = () =>
     new Promise<number>((resolve, reject) =>
       execFile(process.execPath, [child, redisUrl, key, String(until)], (error, stdout, stderr) =>

@@ -99,8 +99,9 @@ impl Outcome {
 /// Highest allowed `max_limit` (the binding packs a limit into 21 bits of a double).
 pub const MAX_LIMIT: u32 = 1_000_000;
 
-/// Consecutive decreasing windows after which the baseline is probed at once: latency that
-/// stays high while the limit keeps falling is more likely a new baseline than a queue.
+/// Consecutive decreasing windows (that also halved the limit) after which the baseline is
+/// probed at once: latency that stays high while the limit keeps falling is more likely a new
+/// baseline than a queue.
 const DECREASES_BEFORE_PROBE: u32 = 5;
 /// Samples of a probe before its minimum is trusted.
 const PROBE_SAMPLES: u32 = 3;
@@ -124,6 +125,8 @@ struct Estimator {
   window_samples: u32,
   window_drops: u32,
   consecutive_decreases: u32,
+  /// The limit when the current run of decreases began.
+  limit_before_decreases: f64,
   next_probe_at: u64,
   probe: Option<Probe>,
 }
@@ -169,6 +172,7 @@ impl AdaptiveLimiter {
         window_samples: 0,
         window_drops: 0,
         consecutive_decreases: 0,
+        limit_before_decreases: options.initial_limit as f64,
         next_probe_at: now + options.probe_interval_ns,
         probe: None,
       }),
@@ -297,9 +301,18 @@ impl AdaptiveLimiter {
         est.limit = (limit + log).min(max);
       }
     }
-    est.consecutive_decreases = if decreased { est.consecutive_decreases + 1 } else { 0 };
+    if !decreased {
+      est.consecutive_decreases = 0;
+    } else {
+      if est.consecutive_decreases == 0 {
+        est.limit_before_decreases = limit;
+      }
+      est.consecutive_decreases += 1;
+    }
+    // Latency still high after the limit fell by half over several windows: not a queue of ours.
+    let collapsed = est.consecutive_decreases >= DECREASES_BEFORE_PROBE && est.limit <= est.limit_before_decreases / 2.0;
     self.start_window(est, now);
-    if now >= est.next_probe_at || est.consecutive_decreases >= DECREASES_BEFORE_PROBE {
+    if now >= est.next_probe_at || collapsed {
       self.start_probe(est, now);
     }
     self.publish(est);
