@@ -9,6 +9,31 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** An adaptive concurrency limiter. Hot calls: [`adaptive_try_acquire`], [`adaptive_release`]. */
+export declare class NativeAdaptiveLimiter {
+  constructor(options: NativeAdaptiveOptions)
+  static shared(name: string, options: NativeAdaptiveOptions): NativeAdaptiveLimiter
+  /**
+   * A limiter whose clock stands at 0 until [`set_clock_ms`](Self::set_clock_ms) moves it:
+   * simulations drive the real algorithm in simulated time.
+   */
+  static withManualClock(options: NativeAdaptiveOptions): NativeAdaptiveLimiter
+  /** Moves a manual clock forward to `ms` (never back). */
+  setClockMs(ms: number): void
+  get slot(): number
+  get limit(): number
+  get inflight(): number
+  /** The no-load RTT the limiter believes in, in milliseconds (0 before the first sample). */
+  get rttNoloadMs(): number
+}
+
+/** A bulkhead; `thresholds` (low, standard, critical) make it a priority bulkhead. */
+export declare class NativeBulkhead {
+  constructor(capacity: number, thresholds?: Array<number> | undefined | null)
+  get slot(): number
+  get inflight(): number
+}
+
 /**
  * One thread's handle on a named, process-wide policy set. Decisions go through the free
  * function [`decide`] with `key = slot · 8 + protocol`.
@@ -38,8 +63,39 @@ export declare class NativeEngine {
   warmupRemainingMs(): number
 }
 
+/** A token bucket. The hot call is [`rate_limiter_try`]. */
+export declare class NativeRateLimiter {
+  constructor(rate: number, perMs: number, burst: number)
+  /** The process-wide bucket `name`: created by the first caller, the same one afterwards. */
+  static shared(name: string, rate: number, perMs: number, burst: number): NativeRateLimiter
+  get slot(): number
+  /** Milliseconds until `cost` tokens are there (0: now; -1: never, the cost exceeds the burst). */
+  retryAfterMs(cost: number): number
+  get available(): number
+}
+
+/**
+ * Ends a call: `outcome` 0 success, 1 dropped, 2 ignore. Returns `limit · 2³² + inflight`
+ * afterwards, so the caller can update its gauges without crossing again.
+ */
+export declare function adaptiveRelease(slot: number, start: number, outcome: number): number
+
+/**
+ * Admits a call through the limiter in `slot`: its start time (an opaque number to pass to
+ * [`adaptive_release`]), or `-1` when the call is shed.
+ */
+export declare function adaptiveTryAcquire(slot: number): number
+
 /** The blast-radius guard's report on a configuration (JSON form). */
 export declare function analyze(configJson: string): NativeReport
+
+export declare function bulkheadRelease(slot: number): void
+
+/**
+ * Takes a place for a call of `priority` (0 low, 1 standard, 2 critical): 0 admitted,
+ * 1 full, 2 shed (places left, kept for higher priorities).
+ */
+export declare function bulkheadTryAcquire(slot: number, priority: number): number
 
 /** Checks a configuration (JSON form) completely, target regexes included, without applying it. */
 export declare function checkConfig(configJson: string): Array<NativeIssue>
@@ -55,6 +111,16 @@ export declare function fingerprintSql(sql: string): string
 
 /** FNV-1a 64 of a string's UTF-8 bytes or of raw bytes. */
 export declare function fnv1a64(input: string | Uint8Array): bigint
+
+/** Options of [`NativeAdaptiveLimiter`]; absent fields take the core's defaults. */
+export interface NativeAdaptiveOptions {
+  initialLimit?: number
+  minLimit?: number
+  maxLimit?: number
+  probeIntervalMs?: number
+  backoff?: number
+  minWindowMs?: number
+}
 
 /** A configuration problem, as the TypeScript layer turns it into a `ConfigIssue`. */
 export interface NativeIssue {
@@ -117,6 +183,12 @@ export declare function normalizeSql(sql: string): string
 
 /** The stable identity of one policy (JSON form of a validated policy). */
 export declare function policyHash(policyJson: string): bigint
+
+/**
+ * Takes `cost` tokens from the bucket in `slot`: `0` when admitted, otherwise the
+ * milliseconds to wait before they are there, or `-1` when the cost exceeds the burst.
+ */
+export declare function rateLimiterTry(slot: number, cost: number): number
 
 /** The sabotage of the set called `name`. */
 export declare function sabotageStatus(name: string): NativeSabotage

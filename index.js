@@ -835,8 +835,15 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeAdaptiveLimiter = nativeBinding.NativeAdaptiveLimiter
+module.exports.NativeBulkhead = nativeBinding.NativeBulkhead
 module.exports.NativeEngine = nativeBinding.NativeEngine
+module.exports.NativeRateLimiter = nativeBinding.NativeRateLimiter
+module.exports.adaptiveRelease = nativeBinding.adaptiveRelease
+module.exports.adaptiveTryAcquire = nativeBinding.adaptiveTryAcquire
 module.exports.analyze = nativeBinding.analyze
+module.exports.bulkheadRelease = nativeBinding.bulkheadRelease
+module.exports.bulkheadTryAcquire = nativeBinding.bulkheadTryAcquire
 module.exports.checkConfig = nativeBinding.checkConfig
 module.exports.decide = nativeBinding.decide
 module.exports.fingerprintSql = nativeBinding.fingerprintSql
@@ -844,6 +851,7 @@ module.exports.fnv1a64 = nativeBinding.fnv1a64
 module.exports.noop = nativeBinding.noop
 module.exports.normalizeSql = nativeBinding.normalizeSql
 module.exports.policyHash = nativeBinding.policyHash
+module.exports.rateLimiterTry = nativeBinding.rateLimiterTry
 module.exports.sabotageStatus = nativeBinding.sabotageStatus
 module.exports.sabotageTotals = nativeBinding.sabotageTotals
 module.exports.stopSabotage = nativeBinding.stopSabotage

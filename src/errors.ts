@@ -55,3 +55,49 @@ function formatMessage(issues: readonly ConfigIssue[], source?: string): string 
   const where = source === undefined ? 'the configuration' : source;
   return [`${issues.length} problems in ${where}:`, ...lines].join('\n');
 }
+
+/** A rate limiter refused a call. `retryAfterMs`: when the same call would be admitted (`Infinity`: never, its cost exceeds the burst). */
+export class RateLimitExceededError extends HavocError {
+  static {
+    this.prototype.name = 'RateLimitExceededError';
+  }
+
+  readonly retryAfterMs: number;
+
+  constructor(name: string, retryAfterMs: number) {
+    super(
+      Number.isFinite(retryAfterMs)
+        ? `rate limit "${name}" exceeded: retry after ${retryAfterMs.toFixed(3)} ms`
+        : `rate limit "${name}": the cost exceeds the burst, this call can never be admitted`,
+    );
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** An adaptive limiter or a priority bulkhead shed a call to protect the service. */
+export class LoadShedError extends HavocError {
+  static {
+    this.prototype.name = 'LoadShedError';
+  }
+}
+
+/** Every place of a bulkhead (and of its queue) was taken. */
+export class BulkheadFullError extends HavocError {
+  static {
+    this.prototype.name = 'BulkheadFullError';
+  }
+}
+
+/** A cluster-wide limit could not be checked because its store failed (and `failOpen` is false). */
+export class RateLimitStoreError extends HavocError {
+  static {
+    this.prototype.name = 'RateLimitStoreError';
+  }
+}
+
+/** Too little of the deadline is left to start the work. */
+export class DeadlineExceededError extends HavocError {
+  static {
+    this.prototype.name = 'DeadlineExceededError';
+  }
+}

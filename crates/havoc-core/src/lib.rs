@@ -6,11 +6,13 @@
 //! - [`sabotage`]: CPU burn and RAM leak on native threads, reconciled by policy identity;
 //! - [`sql`]: SQL normalization and fingerprinting;
 //! - [`guard`]: the blast-radius risk score;
-//! - [`hash`]: FNV-1a 64.
+//! - [`hash`]: FNV-1a 64;
+//! - [`limit`]: rate limiter, adaptive concurrency limiter and bulkheads.
 
 pub mod engine;
 pub mod guard;
 pub mod hash;
+pub mod limit;
 pub mod matcher;
 pub mod policy;
 pub mod sabotage;

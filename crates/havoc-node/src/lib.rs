@@ -9,6 +9,7 @@
 
 mod engine;
 mod sabotage;
+mod limit;
 mod tools;
 
 use havoc_core::{Config, Issue};
