@@ -10,3 +10,6 @@ export type { ConfigIssue } from './errors.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { PROTOCOLS } from './types.js';
 export type { Config, Policy, Protocol, StreamRollMode } from './types.js';
+export { instrumentPg } from './interceptors/pg.js';
+export { instrumentMysql } from './interceptors/mysql.js';
+export type { MysqlError } from './interceptors/mysql.js';
