@@ -13,3 +13,4 @@ export type { Config, Policy, Protocol, StreamRollMode } from './types.js';
 export { instrumentPg } from './interceptors/pg.js';
 export { instrumentMysql } from './interceptors/mysql.js';
 export type { MysqlError } from './interceptors/mysql.js';
+export { instrumentIoredis, DEFAULT_REDIS_ERROR } from './interceptors/ioredis.js';

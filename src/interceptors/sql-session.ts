@@ -1,7 +1,8 @@
 // What the pg and mysql2 interceptors share: the transaction rule, per-connection ordering of
 // delayed statements, and the table of injectable database errors.
 import type { Decision, Engine } from '../engine.js';
-import { decide, decideLatencyOnly, serveLatency } from './contract.js';
+import { decide, decideLatencyOnly } from './contract.js';
+import { OrderedDelays } from './ordered.js';
 
 /** How a statement affects the connection's transaction state. */
 type StatementKind = 'begin' | 'end' | 'rollback-to' | 'other';
@@ -34,15 +35,13 @@ export function statementKind(sql: string): StatementKind {
   }
 }
 
-/**
- * One connection's state: whether it is inside a transaction, and the tail of its delayed
- * statements, so that a statement issued while an earlier one is still delayed is sent after it.
- */
-export class SqlSession {
+/** One connection's state: whether it is inside a transaction, and its delayed statements in order. */
+export class SqlSession extends OrderedDelays {
   inTransaction = false;
-  #tail: Promise<void> | null = null;
 
-  constructor(private readonly engine: Engine) {}
+  constructor(private readonly engine: Engine) {
+    super();
+  }
 
   /**
    * Decides one statement under the transaction rule: BEGIN (checked as the command `BEGIN`)
@@ -64,21 +63,6 @@ export class SqlSession {
       default:
         return this.inTransaction ? decideLatencyOnly(this.engine, 'sql', sql) : decide(this.engine, 'sql', sql);
     }
-  }
-
-  /** Whether a statement with no fault must still wait behind a delayed one. */
-  get busy(): boolean {
-    return this.#tail !== null;
-  }
-
-  /** Runs `send` after the statements queued before it and `latencyMs` more. `send` must not throw. */
-  defer(latencyMs: number, send: () => void): void {
-    const previous = this.#tail ?? Promise.resolve();
-    const next = previous.then(() => serveLatency(latencyMs)).then(send, send);
-    this.#tail = next;
-    void next.then(() => {
-      if (this.#tail === next) this.#tail = null;
-    });
   }
 }
 
