@@ -14,3 +14,4 @@ export { instrumentPg } from './interceptors/pg.js';
 export { instrumentMysql } from './interceptors/mysql.js';
 export type { MysqlError } from './interceptors/mysql.js';
 export { instrumentIoredis, DEFAULT_REDIS_ERROR } from './interceptors/ioredis.js';
+export { grpcServerInterceptor, grpcClientInterceptor } from './interceptors/grpc.js';
