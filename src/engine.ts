@@ -3,7 +3,7 @@ import { loadConfig, validateConfig } from './config.js';
 import { ConfigError, HavocError } from './errors.js';
 import { metricsFor, type HavocMetrics } from './metrics.js';
 import { sabotageStatus, stopSabotage, type SabotageStatus } from './sabotage.js';
-import { PROTOCOLS, type Config, type Policy, type Protocol } from './types.js';
+import { PROTOCOLS, type Config, type Policy, type Protocol, type StreamRollMode } from './types.js';
 import type { Registry } from 'prom-client';
 
 /** Options of {@link Engine}. */
@@ -138,6 +138,14 @@ export class Engine {
     if (typeof target !== 'string') throw new TypeError('target must be a string');
     const packed = native.decide(this.#key + index, target, headers ?? NO_HEADERS);
     return packed < 0 ? null : this.#unpack(packed);
+  }
+
+  /**
+   * The `stream_roll_mode` of the policy `decision` (made by this handle) names, from the same
+   * table the decision was read against; `''` (per-call) when unknown.
+   */
+  streamRollMode(decision: Decision): StreamRollMode {
+    return this.#table?.policies.find((p) => p.name === decision.policy)?.streamRollMode ?? '';
   }
 
   /** The policies in force, optionally of one protocol. */

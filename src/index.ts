@@ -25,3 +25,8 @@ export { formatGrpcTimeout, parseGrpcTimeout, deadlineFromHeaders, deadlineSigna
 export type { DeadlineOptions } from './deadline.js';
 export { withChaos } from './chaos.js';
 export type { ChaosOptions } from './chaos.js';
+export { instrumentPg } from './interceptors/pg.js';
+export { instrumentMysql } from './interceptors/mysql.js';
+export type { MysqlError } from './interceptors/mysql.js';
+export { instrumentIoredis, DEFAULT_REDIS_ERROR } from './interceptors/ioredis.js';
+export { grpcServerInterceptor, grpcClientInterceptor } from './interceptors/grpc.js';

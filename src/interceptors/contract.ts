@@ -24,6 +24,21 @@ export function decide(engine: Engine, protocol: Protocol, target: string, heade
   return decision;
 }
 
+/**
+ * Like {@link decide} for a request that may only be slowed down (a statement inside a SQL
+ * transaction): an error or drop the engine rolled is discarded, not counted.
+ */
+export function decideLatencyOnly(engine: Engine, protocol: Protocol, target: string): Decision | null {
+  const decision = engine.decide(protocol, target);
+  if (decision === null || decision.latencyMs <= 0) {
+    passed(engine.metrics, protocol).inc();
+    return null;
+  }
+  engine.metrics.decisions.labels(protocol, 'latency').inc();
+  recordFault(engine, decision, protocol, 'latency', target);
+  return { ...decision, error: null, drop: false };
+}
+
 /** Counts one injected fault and adds a `havoc.<protocol>.<fault>` event to the active span. */
 export function recordFault(engine: Engine, decision: Decision, protocol: Protocol, fault: FaultKind, target: string): void {
   engine.metrics.faultsInjected.labels(decision.policy, protocol, fault).inc();
