@@ -3,11 +3,19 @@
 //! The limit is the number of calls allowed in flight. Every RTT window the limiter compares
 //! the window's minimum RTT with the no-load RTT and estimates how many calls are queued
 //! downstream: `queue = limit · (1 − rtt_noload / rtt)`. With `l = log10(limit)` (at least 1):
-//! no queue (below `l`) grows the limit by `6l`, a small queue (below `3l`) by `l`, a queue
-//! above `6l` shrinks it by the excess (at most by half). What resile gets wrong, and how
-//! this differs:
+//! a small queue (below `3l`) grows the limit by `l`, no queue (below `l`) for three windows
+//! in a row by `6l`, a queue above `6l` shrinks it by the excess (at most by half). What
+//! resile gets wrong, and how this differs:
 //! - decisions are per RTT window, not per sample, so there is at most one decrease per window
 //!   (resile multiplies by 0.8 on every slow sample: 100 → 1 in 16 samples);
+//! - a window is judged only on calls started within it, and closes once at least the no-load
+//!   RTT has passed and [`WINDOW_SAMPLES`] of them have finished: so it lasts a real RTT and
+//!   sees the effect of the previous decision (as TCP Vegas measures the packets sent after a
+//!   cwnd change), and calls admitted under an older limit can neither shrink nor grow it
+//!   again;
+//! - the big step (`6l`) needs several clear windows in a row: one lucky fast sample (service
+//!   jitter) must not add `6l` calls to a downstream already at capacity, which is what kept
+//!   the queue, and the tail latency, oscillating;
 //! - the limit grows only while calls actually use it (peak in-flight ≥ half the limit);
 //! - drops (timeouts, errors the caller flags) shrink the limit by `backoff`; plain errors
 //!   and ignored calls give no RTT sample, so a fast failure cannot poison the baseline;
@@ -105,6 +113,12 @@ pub const MAX_LIMIT: u32 = 1_000_000;
 const DECREASES_BEFORE_PROBE: u32 = 5;
 /// Samples of a probe before its minimum is trusted.
 const PROBE_SAMPLES: u32 = 3;
+/// Calls started within a window that must finish before the window is judged (fewer when
+/// the limit itself is smaller); a window with a drop is judged at once.
+pub const WINDOW_SAMPLES: u32 = 3;
+/// Consecutive windows without a queue (and with the limit in use) before the limit grows by
+/// the big step `6l` instead of `l`.
+const CLEAR_WINDOWS_BEFORE_BIG_STEP: u32 = 3;
 
 #[derive(Debug)]
 struct Probe {
@@ -124,6 +138,8 @@ struct Estimator {
   window_min: u64,
   window_samples: u32,
   window_drops: u32,
+  /// Windows in a row that saw no queue while the limit was in use.
+  clear_windows: u32,
   consecutive_decreases: u32,
   /// The limit when the current run of decreases began.
   limit_before_decreases: f64,
@@ -171,6 +187,7 @@ impl AdaptiveLimiter {
         window_min: u64::MAX,
         window_samples: 0,
         window_drops: 0,
+        clear_windows: 0,
         consecutive_decreases: 0,
         limit_before_decreases: options.initial_limit as f64,
         next_probe_at: now + options.probe_interval_ns,
@@ -253,20 +270,26 @@ impl AdaptiveLimiter {
       }
       return;
     }
+    // Only calls started within the window speak for the limit it runs under.
+    let in_window = start_ns >= est.window_start;
     match outcome {
       Outcome::Success => {
-        est.window_min = est.window_min.min(rtt);
-        est.window_samples += 1;
+        if in_window {
+          est.window_min = est.window_min.min(rtt);
+          est.window_samples += 1;
+        }
         if est.rtt_noload == 0 || rtt < est.rtt_noload {
           // A faster call than the baseline proves the baseline too high.
           est.rtt_noload = rtt;
         }
       }
-      Outcome::Dropped => est.window_drops += 1,
+      Outcome::Dropped if in_window => est.window_drops += 1,
+      Outcome::Dropped => {}
       Outcome::Ignore => unreachable!(),
     }
     let window = est.rtt_noload.max(self.options.min_window_ns);
-    if now.saturating_sub(est.window_start) >= window {
+    let enough = est.window_drops > 0 || est.window_samples >= WINDOW_SAMPLES.min(self.limit().max(1));
+    if enough && now.saturating_sub(est.window_start) >= window {
       self.end_window(&mut est, now);
     }
   }
@@ -286,6 +309,7 @@ impl AdaptiveLimiter {
     let log = limit.max(1.0).log10().max(1.0);
     let used = self.peak_inflight.load(Ordering::Relaxed) as f64 * 2.0 >= limit;
     let mut decreased = false;
+    let mut clear = false;
     if est.window_drops > 0 {
       est.limit = (limit * self.options.backoff).max(min);
       decreased = true;
@@ -296,11 +320,14 @@ impl AdaptiveLimiter {
         est.limit = (limit - (queue - beta).min(limit / 2.0).max(log)).max(min);
         decreased = true;
       } else if used && queue < log {
-        est.limit = (limit + beta).min(max);
+        clear = true;
+        let step = if est.clear_windows + 1 >= CLEAR_WINDOWS_BEFORE_BIG_STEP { beta } else { log };
+        est.limit = (limit + step).min(max);
       } else if used && queue < alpha {
         est.limit = (limit + log).min(max);
       }
     }
+    est.clear_windows = if clear { est.clear_windows + 1 } else { 0 };
     if !decreased {
       est.consecutive_decreases = 0;
     } else {
@@ -311,17 +338,20 @@ impl AdaptiveLimiter {
     }
     // Latency still high after the limit fell by half over several windows: not a queue of ours.
     let collapsed = est.consecutive_decreases >= DECREASES_BEFORE_PROBE && est.limit <= est.limit_before_decreases / 2.0;
+    let recent_rtt = est.window_min;
     self.start_window(est, now);
     if now >= est.next_probe_at || collapsed {
-      self.start_probe(est, now);
+      self.start_probe(est, now, recent_rtt);
     }
     self.publish(est);
   }
 
   /// Halves the limit so the downstream queue drains, then measures the no-load RTT afresh
   /// on calls started once the calls already in flight have had one RTT to finish.
-  fn start_probe(&self, est: &mut Estimator, now: u64) {
-    let recent_rtt = if est.window_min == u64::MAX { est.rtt_noload } else { est.window_min };
+  /// `recent_rtt`: the minimum RTT of the window just ended (`u64::MAX` when it had none).
+  fn start_probe(&self, est: &mut Estimator, now: u64, recent_rtt: u64) {
+    let recent_rtt = if recent_rtt == u64::MAX { est.rtt_noload } else { recent_rtt };
+    est.clear_windows = 0;
     est.probe = Some(Probe { measure_from: now + recent_rtt.max(est.rtt_noload), saved_limit: est.limit, min_rtt: u64::MAX, samples: 0 });
     est.limit = (est.limit / 2.0).max(self.options.min_limit as f64);
   }
@@ -375,9 +405,17 @@ mod tests {
   #[test]
   fn grows_to_the_downstream_capacity_and_stops_there() {
     let (l, clock) = limiter(AdaptiveOptions::default());
-    drive(&l, &clock, 200, 10 * MS, 100);
-    let limit = l.limit();
-    assert!((100..=130).contains(&limit), "limit {limit} should sit just above the capacity 100");
+    drive(&l, &clock, 150, 10 * MS, 100);
+    // This downstream doubles every RTT as soon as the limit passes 100, so the limit cycles
+    // around the capacity: it must reach it, not overshoot much, and never fall below half.
+    let mut limits = Vec::new();
+    for _ in 0..50 {
+      drive(&l, &clock, 1, 10 * MS, 100);
+      limits.push(l.limit());
+    }
+    let (low, high) = (*limits.iter().min().unwrap(), *limits.iter().max().unwrap());
+    assert!((100..=130).contains(&high), "limit peaks at {high}: should reach just above the capacity 100");
+    assert!(low >= 50, "limit fell to {low}");
     assert_eq!(l.rtt_noload_ns(), 10 * MS);
   }
 
@@ -395,10 +433,13 @@ mod tests {
   #[test]
   fn a_queue_shrinks_the_limit_at_most_once_per_window() {
     let (l, clock) = limiter(AdaptiveOptions { initial_limit: 100, ..Default::default() });
-    // Learn the 10 ms baseline.
-    let start = l.try_acquire().unwrap();
+    // Learn the 10 ms baseline (a window needs WINDOW_SAMPLES calls).
+    let starts: Vec<_> = (0..WINDOW_SAMPLES).map(|_| l.try_acquire().unwrap()).collect();
     clock.advance_ms(10);
-    l.release(start, Outcome::Success);
+    for start in starts {
+      l.release(start, Outcome::Success);
+    }
+    assert_eq!(l.limit(), 100, "an unused limit does not grow");
     clock.advance_ms(10);
     // Twenty slow samples in one window: one decrease only (resile: 100 → 1).
     let starts: Vec<_> = (0..20).map(|_| l.try_acquire().unwrap()).collect();
@@ -408,6 +449,72 @@ mod tests {
     }
     let limit = l.limit();
     assert!((50..100).contains(&limit), "one decrease, at most by half: {limit}");
+  }
+
+  #[test]
+  fn calls_started_under_an_older_limit_do_not_decide_again() {
+    let (l, clock) = limiter(AdaptiveOptions { initial_limit: 100, ..Default::default() });
+    let starts: Vec<_> = (0..WINDOW_SAMPLES).map(|_| l.try_acquire().unwrap()).collect();
+    clock.advance_ms(10);
+    for start in starts {
+      l.release(start, Outcome::Success);
+    }
+    // Sixty calls queue downstream: the first three to finish close the window (one decrease)...
+    let starts: Vec<_> = (0..60).map(|_| l.try_acquire().unwrap()).collect();
+    clock.advance_ms(30);
+    for &start in &starts[..3] {
+      l.release(start, Outcome::Success);
+    }
+    let after_first = l.limit();
+    assert!(after_first < 100, "the queue shrinks the limit: {after_first}");
+    // ...the rest finish well after one more window length, slowly and with drops: they were
+    // admitted under the old limit and say nothing about the new one.
+    for (i, &start) in starts[3..].iter().enumerate() {
+      clock.advance_ms(1);
+      l.release(start, if i % 2 == 0 { Outcome::Success } else { Outcome::Dropped });
+    }
+    assert_eq!(l.limit(), after_first);
+  }
+
+  #[test]
+  fn a_window_waits_for_enough_samples() {
+    let (l, clock) = limiter(AdaptiveOptions { initial_limit: 10, ..Default::default() });
+    // Ten calls at once, fully used; two finish, long after one no-load RTT: no decision yet.
+    let starts: Vec<_> = (0..10).map(|_| l.try_acquire().unwrap()).collect();
+    clock.advance_ms(10);
+    for &start in &starts[..WINDOW_SAMPLES as usize - 1] {
+      l.release(start, Outcome::Success);
+      clock.advance_ms(10);
+    }
+    assert_eq!(l.limit(), 10);
+    l.release(starts[WINDOW_SAMPLES as usize - 1], Outcome::Success);
+    assert_eq!(l.limit(), 11, "no queue, limit in use: grows by l = 1");
+  }
+
+  #[test]
+  fn the_big_step_needs_three_clear_windows_in_a_row() {
+    let (l, clock) = limiter(AdaptiveOptions::default());
+    let mut limits = Vec::new();
+    for _ in 0..4 {
+      drive(&l, &clock, 1, 10 * MS, 1000);
+      limits.push(l.limit());
+    }
+    // l = log10(limit): +l, +l, then +6l while the downstream stays clear.
+    assert_eq!(limits, vec![21, 22, 30, 39]);
+  }
+
+  #[test]
+  fn a_probe_waits_one_recent_rtt_for_the_queue_to_drain() {
+    let (l, clock) = limiter(AdaptiveOptions { probe_interval_ns: 100 * MS, ..Default::default() });
+    drive(&l, &clock, 2, 10 * MS, 1000);
+    assert_eq!(l.rtt_noload_ns(), 10 * MS);
+    // A queue: calls now take 12 ms; the periodic probe starts at the end of a window.
+    while l.lock().probe.is_none() {
+      drive(&l, &clock, 1, 12 * MS, 1000);
+    }
+    let est = l.lock();
+    let probe = est.probe.as_ref().unwrap();
+    assert_eq!(probe.measure_from, clock.now_ns() + 12 * MS, "measures only calls started once the 12 ms queue drained");
   }
 
   #[test]
