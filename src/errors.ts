@@ -101,3 +101,25 @@ export class DeadlineExceededError extends HavocError {
     this.prototype.name = 'DeadlineExceededError';
   }
 }
+
+/**
+ * havoc failed an amqplib publish: thrown by `publish`/`sendToQueue` on a plain channel, passed
+ * to the publish callback and `waitForConfirms` on a confirm channel. Nothing was sent.
+ */
+export class AmqpPublishError extends HavocError {
+  static {
+    this.prototype.name = 'AmqpPublishError';
+  }
+
+  /** The policy's `error_code` (an AMQP reply code of your choosing; 0 when unset). */
+  readonly code: number;
+  readonly exchange: string;
+  readonly routingKey: string;
+
+  constructor(message: string, code: number, exchange: string, routingKey: string) {
+    super(message);
+    this.code = code;
+    this.exchange = exchange;
+    this.routingKey = routingKey;
+  }
+}

@@ -30,3 +30,6 @@ export { instrumentMysql } from './interceptors/mysql.js';
 export type { MysqlError } from './interceptors/mysql.js';
 export { instrumentIoredis, DEFAULT_REDIS_ERROR } from './interceptors/ioredis.js';
 export { grpcServerInterceptor, grpcClientInterceptor } from './interceptors/grpc.js';
+export { instrumentAmqp, DEFAULT_AMQP_ERROR } from './interceptors/amqp.js';
+export type { AmqpChannel } from './interceptors/amqp.js';
+export { AmqpPublishError } from './errors.js';
