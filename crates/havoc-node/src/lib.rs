@@ -5,6 +5,7 @@
 //! nothing. See `src/engine.ts` for the unpacking.
 
 mod engine;
+mod layers;
 mod tools;
 
 use havoc_core::{Config, Issue};
