@@ -11,6 +11,7 @@ export interface HavocMetrics {
   configReloads: Counter<'source' | 'result'>;
   activePolicies: Gauge<'protocol'>;
   halted: Gauge;
+  clientClosed: Counter<'policy' | 'protocol'>;
   rateLimitRejected: Counter<'name'>;
   limiterLimit: Gauge<'name'>;
   limiterInflight: Gauge<'name'>;
@@ -38,6 +39,7 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     configReloads: counter('havoc_config_reloads_total', 'Configuration loads by source and result', ['source', 'result']),
     activePolicies: gauge('havoc_active_policies', 'Policies in force, by protocol', ['protocol']),
     halted: gauge('havoc_halted', '1 while every fault is halted', []),
+    clientClosed: counter('havoc_client_closed_total', 'Requests whose client went away during injected latency (status 499)', ['policy', 'protocol']),
     rateLimitRejected: counter('havoc_ratelimit_rejected_total', 'Calls refused by a rate limiter', ['name']),
     limiterLimit: gauge('havoc_limiter_limit', 'Current concurrency limit of an adaptive limiter', ['name']),
     limiterInflight: gauge('havoc_limiter_inflight', 'Calls in flight through an adaptive limiter', ['name']),

@@ -35,6 +35,11 @@ export function recordFault(engine: Engine, decision: Decision, protocol: Protoc
   });
 }
 
+/** Counts a request whose client went away during the injected latency (nginx's 499). */
+export function clientClosed(engine: Engine, decision: Decision, protocol: Protocol): void {
+  engine.metrics.clientClosed.labels(decision.policy, protocol).inc();
+}
+
 /**
  * Waits `ms` on a timer, never blocking the event loop. Resolves `false` instead of waiting
  * out the delay when `signal` aborts (the caller went away), `true` otherwise.
