@@ -16,3 +16,5 @@ export { wrapHandler, httpMiddleware } from './interceptors/http.js';
 export { fastifyPlugin } from './interceptors/fastify.js';
 export type { FastifyPluginOptions } from './interceptors/fastify.js';
 export { chaosFetch, chaosDispatcher, InjectedNetworkError } from './interceptors/outbound.js';
+export { watchConfig } from './watch.js';
+export type { ConfigWatcher, WatchOptions } from './watch.js';
