@@ -75,7 +75,9 @@ for (const framework of FRAMEWORKS) {
     const engine = engineWith([{ name: 'slow', type: 'http', target: 'all', latency_chance: 1, latency_duration: '30s' }]);
     const app = await startApp(framework, engine);
     t.teardown(app.close);
-    const res = await get(`${app.url}/slow`, { abortAfterMs: 50 });
+    // Gone once the server is serving the delay.
+    const delaying = eventually(async () => (await metricValue(engine.metrics.faultsInjected, { policy: 'slow', protocol: 'http', fault: 'latency' })) === 1);
+    const res = await get(`${app.url}/slow`, { abortWhen: delaying });
     t.true('error' in res);
     t.true(await eventually(async () => (await metricValue(engine.metrics.clientClosed, { policy: 'slow', protocol: 'http' })) === 1));
     t.is(app.handled(), 0);

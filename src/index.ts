@@ -18,3 +18,5 @@ export type { FastifyPluginOptions } from './interceptors/fastify.js';
 export { chaosFetch, chaosDispatcher, InjectedNetworkError } from './interceptors/outbound.js';
 export { watchConfig } from './watch.js';
 export type { ConfigWatcher, WatchOptions } from './watch.js';
+export { startControlPlane, MAX_BODY_BYTES } from './control-plane.js';
+export type { ControlPlane, ControlPlaneOptions } from './control-plane.js';

@@ -37,6 +37,8 @@ export async function actOnRequest(engine: Engine, decision: Decision, req: Inco
       if (!res.writableEnded) gone.abort();
     };
     res.once('close', onClose);
+    // The client may have left before the request was even handled.
+    if (req.socket.destroyed) gone.abort();
     const served = await serveLatency(decision.latencyMs, gone.signal);
     res.off('close', onClose);
     if (!served || req.socket.destroyed) {
