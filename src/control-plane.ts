@@ -23,6 +23,18 @@ export interface ControlPlaneOptions {
   token?: string;
   /** Registry served on `/metrics`; default prom-client's global registry. */
   registry?: Registry;
+  /**
+   * Serve from a worker thread, so that request parsing and traffic never stall the
+   * application's event loop. The policy set is shared natively; `/metrics` and the reload
+   * counters stay those of this thread's registry.
+   */
+  isolate?: boolean;
+}
+
+/** How a control plane running in a worker reaches the application thread's metrics. */
+export interface MetricsBridge {
+  metrics(): Promise<{ text: string; contentType: string }>;
+  countReload(result: 'success' | 'error'): void;
 }
 
 export interface ControlPlane {
@@ -62,10 +74,25 @@ function digest(text: string): Buffer {
  * a non-loopback address without a token.
  */
 export async function startControlPlane(engine: Engine, options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  if (options.isolate) {
+    const { isolated } = await import('./isolate.js');
+    return isolated.controlPlane(engine, options);
+  }
+  const registry = options.registry ?? defaultRegistry;
+  return serveControlPlane(engine, options, {
+    async metrics() {
+      engine.refreshMetrics();
+      return { text: await registry.metrics(), contentType: registry.contentType };
+    },
+    countReload: (result) => engine.metrics.configReloads.labels('api', result).inc(),
+  });
+}
+
+/** The control plane's server in this thread, its metrics reached through `bridge`. */
+export async function serveControlPlane(engine: Engine, options: ControlPlaneOptions, bridge: MetricsBridge): Promise<ControlPlane> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
   const token = options.token ?? process.env.HAVOC_TOKEN ?? '';
-  const registry = options.registry ?? defaultRegistry;
   if (!isLoopback(host) && token === '') {
     throw new HavocError(`refusing to expose the havoc control plane on ${host} without a token: set the token option or HAVOC_TOKEN, or bind to 127.0.0.1`);
   }
@@ -103,7 +130,7 @@ export async function startControlPlane(engine: Engine, options: ControlPlaneOpt
       req.resume();
       throw new HttpError(405, `${req.method} is not allowed on ${url.pathname}`, {}, { allow: Object.keys(route).join(', ') });
     }
-    await action({ req, res, url, engine, registry });
+    await action({ req, res, url, engine, bridge });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -130,7 +157,7 @@ interface Context {
   res: ServerResponse;
   url: URL;
   engine: Engine;
-  registry: Registry;
+  bridge: MetricsBridge;
 }
 
 type Action = (ctx: Context) => Promise<void> | void;
@@ -138,16 +165,16 @@ type Action = (ctx: Context) => Promise<void> | void;
 const ROUTES: Readonly<Record<string, Readonly<Record<string, Action>>>> = {
   '/havoc/state': { GET: ({ res, engine }) => sendJson(res, 200, stateOf(engine)) },
   '/havoc/policies': {
-    async PUT({ req, res, url, engine }) {
+    async PUT({ req, res, url, engine, bridge }) {
       const ttlMs = ttlOf(url);
       const config = await readConfig(req);
       try {
         engine.applyLayer(API_LAYER, config, ttlMs === undefined ? {} : { ttlMs });
       } catch (error) {
-        countReload(engine, 'error');
+        bridge.countReload('error');
         throw asHttpError(error);
       }
-      countReload(engine, 'success');
+      bridge.countReload('success');
       sendJson(res, 200, { applied: API_LAYER, ...stateOf(engine) });
     },
     DELETE({ res, engine }) {
@@ -198,10 +225,10 @@ const ROUTES: Readonly<Record<string, Readonly<Record<string, Action>>>> = {
     },
   },
   '/metrics': {
-    async GET({ req, res, registry }) {
+    async GET({ req, res, bridge }) {
       req.resume();
-      const text = await registry.metrics();
-      res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(text) }).end(text);
+      const { text, contentType } = await bridge.metrics();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) }).end(text);
     },
   },
 };
@@ -218,10 +245,6 @@ function stateOf(engine: Engine): Record<string, unknown> {
     leases: state.layers.filter((layer) => layer.lease !== null).map((layer) => ({ layer: layer.name, ...layer.lease })),
     history: state.history,
   };
-}
-
-function countReload(engine: Engine, result: 'success' | 'error'): void {
-  engine.metrics.configReloads.labels('api', result).inc();
 }
 
 function asHttpError(error: unknown): HttpError {

@@ -189,14 +189,14 @@ export class Engine {
     if (issues.length > 0) throw new ConfigError(issues);
     if (!this.#seeded && validated.seed !== undefined) this.#native.reseed(validated.seed);
     if (options.ttlMs !== undefined) scheduleLeaseExpiry(this.name, native.expireLeases(this.name));
-    this.#refreshGauges();
+    this.refreshMetrics();
   }
 
   /** Removes a layer; returns whether it existed. */
   removeLayer(layer: string): boolean {
     this.#assertOpen();
     const removed = native.removeLayer(this.name, layer);
-    this.#refreshGauges();
+    this.refreshMetrics();
     return removed;
   }
 
@@ -216,14 +216,14 @@ export class Engine {
   halt(): void {
     this.#assertOpen();
     native.haltSet(this.name);
-    this.#refreshGauges();
+    this.refreshMetrics();
   }
 
   /** Ends a halt: the layers are in force again. */
   resume(): void {
     this.#assertOpen();
     native.resumeSet(this.name);
-    this.#refreshGauges();
+    this.refreshMetrics();
   }
 
   /** Back to the previous effective set (its layers and leases). Throws when there is none. */
@@ -235,7 +235,7 @@ export class Engine {
       throw new HavocError((error as Error).message);
     }
     scheduleLeaseExpiry(this.name, native.expireLeases(this.name));
-    this.#refreshGauges();
+    this.refreshMetrics();
   }
 
   /** Layers, leases, halt flag and the history of effective sets (last 20). */
@@ -289,7 +289,12 @@ export class Engine {
     this.#table = null;
   }
 
-  #refreshGauges(): void {
+  /**
+   * Sets `havoc_active_policies` and `havoc_halted` in this engine's registry from the set's
+   * current state. Changes made through this engine do it themselves; call it after changes
+   * made from another thread (the control plane does before each scrape).
+   */
+  refreshMetrics(): void {
     const { policies } = this.config();
     for (const protocol of PROTOCOLS) {
       this.metrics.activePolicies.labels(protocol).set(policies.filter((p) => p.type === protocol).length);

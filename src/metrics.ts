@@ -20,6 +20,11 @@ export interface HavocMetrics {
   sabotageCpuThreads: Gauge;
   sabotageRamBytes: Gauge;
   sabotageTransitions: Counter<'kind' | 'event'>;
+  /**
+   * Counts one `havoc_decisions_total{outcome="pass"}`: a plain addition, folded into the
+   * counter when it is collected, because a labelled `inc()` costs as much as the decision.
+   */
+  countPass(protocol: string): void;
 }
 
 const byRegistry = new WeakMap<Registry, HavocMetrics>();
@@ -33,9 +38,21 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers });
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
     (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers });
+  const pendingPasses = new Map<string, number>();
+  const decisions = (registry.getSingleMetric('havoc_decisions_total') as Counter<'protocol' | 'outcome'> | undefined) ??
+    new Counter<'protocol' | 'outcome'>({
+      name: 'havoc_decisions_total',
+      help: 'Decisions made by interceptors, by outcome',
+      labelNames: ['protocol', 'outcome'],
+      registers,
+      collect() {
+        for (const [protocol, count] of pendingPasses) this.labels(protocol, 'pass').inc(count);
+        pendingPasses.clear();
+      },
+    });
   const metrics: HavocMetrics = {
     faultsInjected: counter('havoc_faults_injected_total', 'Faults havoc injected', ['policy', 'protocol', 'fault']),
-    decisions: counter('havoc_decisions_total', 'Decisions made by interceptors, by outcome', ['protocol', 'outcome']),
+    decisions,
     configReloads: counter('havoc_config_reloads_total', 'Configuration loads by source and result', ['source', 'result']),
     activePolicies: gauge('havoc_active_policies', 'Policies in force, by protocol', ['protocol']),
     halted: gauge('havoc_halted', '1 while every fault is halted', []),
@@ -48,6 +65,9 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     sabotageCpuThreads: gauge('havoc_sabotage_cpu_threads', 'Native threads burning CPU', []),
     sabotageRamBytes: gauge('havoc_sabotage_ram_bytes', 'Bytes held resident by RAM sabotage', []),
     sabotageTransitions: counter('havoc_sabotage_transitions_total', 'Sabotage starts and stops', ['kind', 'event']),
+    countPass(protocol) {
+      pendingPasses.set(protocol, (pendingPasses.get(protocol) ?? 0) + 1);
+    },
   };
   byRegistry.set(registry, metrics);
   return metrics;

@@ -8,6 +8,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { parseConfig } from './config.js';
 import { FILE_LAYER, type Engine } from './engine.js';
 import { ConfigError, HavocError } from './errors.js';
+import { isolated } from './isolate.js';
 import type { Config } from './types.js';
 
 /** Options of {@link watchConfig}. */
@@ -18,9 +19,13 @@ export interface WatchOptions {
   onError?: (error: Error) => void;
   /** Quiet time before a burst of changes is read, in ms. Default 100. */
   debounceMs?: number;
+  /** Watch, read and parse in a worker thread (same native policy set); see `ready`. */
+  isolate?: boolean;
 }
 
 export interface ConfigWatcher {
+  /** Settles once the file was first read (at once, unless `isolate`); rejects if watching cannot start. */
+  ready: Promise<void>;
   close(): void;
 }
 
@@ -31,6 +36,7 @@ const DEFAULT_DEBOUNCE_MS = 100;
  * set already has a file layer (as after `new Engine({ config: path })`).
  */
 export function watchConfig(engine: Engine, path: string, options: WatchOptions = {}): ConfigWatcher {
+  if (options.isolate) return isolated.watch(engine, path, options);
   const file = resolve(path);
   const format = extname(file).toLowerCase() === '.json' ? 'json' : 'yaml';
   const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
@@ -99,6 +105,7 @@ export function watchConfig(engine: Engine, path: string, options: WatchOptions 
   watcher.on('error', (error) => report(new HavocError(`watching ${dirname(file)} failed: ${error.message}`, { cause: error })));
 
   return {
+    ready: Promise.resolve(),
     close(): void {
       closed = true;
       clearTimeout(timer);

@@ -4,7 +4,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Decision, Engine, HeaderBag } from '../engine.js';
 import type { Protocol } from '../types.js';
-import type { HavocMetrics } from '../metrics.js';
 import { activeSpanEvent } from '../tracing.js';
 
 export type FaultKind = 'latency' | 'error' | 'drop';
@@ -14,7 +13,7 @@ export function decide(engine: Engine, protocol: Protocol, target: string, heade
   const decision = engine.decide(protocol, target, headers);
   const metrics = engine.metrics;
   if (decision === null) {
-    passed(metrics, protocol).inc();
+    metrics.countPass(protocol);
     return null;
   }
   const outcome: FaultKind = decision.drop ? 'drop' : decision.error ? 'error' : 'latency';
@@ -53,15 +52,4 @@ export async function serveLatency(ms: number, signal?: AbortSignal): Promise<bo
     if (signal?.aborted) return false;
     throw error;
   }
-}
-
-// Bound counters for the no-fault path, which every request takes.
-const passCounters = new WeakMap<HavocMetrics, Map<Protocol, { inc(): void }>>();
-
-function passed(metrics: HavocMetrics, protocol: Protocol): { inc(): void } {
-  let byProtocol = passCounters.get(metrics);
-  if (!byProtocol) passCounters.set(metrics, (byProtocol = new Map()));
-  let counter = byProtocol.get(protocol);
-  if (!counter) byProtocol.set(protocol, (counter = metrics.decisions.labels(protocol, 'pass')));
-  return counter;
 }

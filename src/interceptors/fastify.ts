@@ -1,14 +1,12 @@
 // Faults on Fastify routes: an `onRequest` hook over the same `actOnRequest` as node:http.
 // Typed structurally, so havoc does not depend on fastify.
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../engine.js';
 import { HavocError } from '../errors.js';
-import { decide } from './contract.js';
-import { actOnRequest } from './http.js';
+import { actOnRequest, decideRequest } from './http.js';
 
 interface FastifyRequestLike {
   url: string;
-  headers: IncomingHttpHeaders;
   raw: IncomingMessage;
 }
 
@@ -37,7 +35,7 @@ export function fastifyPlugin(app: FastifyInstanceLike, options: FastifyPluginOp
     return;
   }
   app.addHook('onRequest', async (request, reply) => {
-    const decision = decide(engine, 'http', request.url, request.headers);
+    const decision = decideRequest(engine, request.url, request.raw);
     if (decision === null) return undefined;
     const verdict = await actOnRequest(engine, decision, request.raw, reply.raw);
     if (verdict === 'proceed') return undefined;

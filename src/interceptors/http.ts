@@ -3,11 +3,29 @@
 // same `actOnRequest`.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Decision, Engine } from '../engine.js';
+import type { Decision, Engine, HeaderBag } from '../engine.js';
 import { clientClosed, decide, serveLatency } from './contract.js';
 
 /** What an interceptor does once the decision has been acted out. */
 export type Verdict = 'proceed' | 'answered' | 'dropped' | 'client-closed';
+
+// Node builds `req.headers` on first access, and most requests never need it: only policies
+// with `match_headers` look at headers. The engine gets this stand-in, which reads the
+// request's headers only when asked (`decide` is synchronous, so one per thread suffices).
+let headersOf: IncomingMessage | null = null;
+const lazyHeaders: HeaderBag = new Proxy({}, {
+  get: (_target, name) => (typeof name === 'string' ? headersOf?.headers[name] : undefined),
+});
+
+/** Decides one incoming request; `url` is the path as the application's routes see it. */
+export function decideRequest(engine: Engine, url: string | undefined, req: IncomingMessage): Decision | null {
+  headersOf = req;
+  try {
+    return decide(engine, 'http', url ?? '/', lazyHeaders);
+  } finally {
+    headersOf = null;
+  }
+}
 
 /**
  * Destroys the connection with a TCP reset, so the client sees `ECONNRESET` rather than a
@@ -73,7 +91,7 @@ export function wrapHandler<Req extends IncomingMessage = IncomingMessage, Res e
   handler: (req: Req, res: Res) => void,
 ): (req: Req, res: Res) => void {
   return function havocHandler(req: Req, res: Res): void {
-    const decision = decide(engine, 'http', req.url ?? '/', req.headers);
+    const decision = decideRequest(engine, req.url, req);
     if (decision === null) {
       handler(req, res);
       return;
@@ -94,7 +112,7 @@ export function httpMiddleware(engine: Engine): (req: IncomingMessage, res: Serv
   return function havocMiddleware(req: IncomingMessage, res: ServerResponse, next: Next): void {
     // Under a mount point Express rewrites `req.url`; policies name the full path.
     const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url;
-    const decision = decide(engine, 'http', url ?? '/', req.headers);
+    const decision = decideRequest(engine, url, req);
     if (decision === null) {
       next();
       return;
