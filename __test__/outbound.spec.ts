@@ -152,3 +152,23 @@ test.serial('chaosDispatcher: as the global dispatcher, Node\'s built-in fetch g
   t.is(ok.status, 200);
   t.is(await ok.text(), 'upstream');
 });
+
+test('chaosFetch: a streamed request body passes through untouched', async (t) => {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => res.end(`got ${body}`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const fetch = chaosFetch(engineWith([{ name: 'other', type: 'http', target: '/other', error_chance: 1 }]));
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('streamed'));
+      controller.close();
+    },
+  });
+  const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/upload`, { method: 'POST', body, duplex: 'half' } as RequestInit);
+  t.is(await res.text(), 'got streamed');
+});

@@ -1,11 +1,17 @@
 // Throughput of HTTP servers with havoc against the same servers without it, measured in the
-// same run with autocannon on loopback (interleaved rounds, median), then heap and RSS growth
-// of a server after 1,000,000 requests through a matching, firing policy.
+// same run with autocannon on loopback, then heap and RSS growth of a server after 1,000,000
+// requests through a matching, firing policy. The cases run in interleaved rounds; each ratio
+// is taken within a round (against the baseline measured just before it) and the median of
+// those is reported, so that load changes on a shared machine cancel out.
 // Run: npm run bench:http   (HAVOC_BENCH_SECONDS, HAVOC_BENCH_ROUNDS, HAVOC_BENCH_MEMORY_REQUESTS to adjust)
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { IncomingMessage, type ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { Bench } from 'tinybench';
+import { Engine, validateConfig, wrapHandler } from 'havoc';
 
 const SECONDS = Number(process.env.HAVOC_BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.HAVOC_BENCH_ROUNDS ?? 3);
@@ -31,6 +37,35 @@ async function load(port: number, options: { duration?: number; amount?: number 
   return result;
 }
 
+/**
+ * What `wrapHandler` adds to each request, measured in this process without the network: the
+ * same real IncomingMessage through a no-op handler, bare and wrapped. Steadier than the
+ * loopback runs on a shared machine.
+ */
+async function hookCost(): Promise<{ bareNs: number; wrappedNs: number; addedNs: number }> {
+  const policies = Array.from({ length: 100 }, (_, i) => ({
+    name: `p${i}`,
+    type: 'http',
+    target: i % 4 === 0 ? `/api/v1/service-${i}/*` : `/api/v1/resource-${i}`,
+    error_chance: 0.5,
+  }));
+  const engine = new Engine({ name: 'bench-http-hook', config: validateConfig({ version: 1, policies }) });
+  const req = new IncomingMessage(new Socket());
+  req.url = PATH;
+  const res = null as unknown as ServerResponse; // the handlers never touch it
+  let handled = 0;
+  const handler = (): void => {
+    handled += 1;
+  };
+  const wrapped = wrapHandler(engine, handler);
+  const bench = new Bench({ time: 1000, warmup: true, warmupTime: 300 });
+  bench.add('bare', () => handler()).add('wrapHandler, 100 non-matching policies', () => wrapped(req, res));
+  await bench.run();
+  if (handled === 0) throw new Error('the handler never ran');
+  const [bare, wrappedTask] = bench.tasks.map((task) => task.result!.latency.mean * 1e6);
+  return { bareNs: Math.round(bare!), wrappedNs: Math.round(wrappedTask!), addedNs: Math.round(wrappedTask! - bare!) };
+}
+
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const mb = (bytes: number): number => Number((bytes / 1024 / 1024).toFixed(2));
 
@@ -48,14 +83,24 @@ async function main(): Promise<void> {
         console.error(`round ${round + 1}/${ROUNDS} ${name}: ${Math.round(result.requests.average)} req/s`);
       }
     }
-    const reqs = (name: string): number => median(samples.get(name)!);
     const baselineOf = (name: string): string => (name.startsWith('express') ? 'express bare' : 'node:http bare');
-    const rows = throughputCases.map((name) => ({
-      server: name,
-      'req/s (median)': Math.round(reqs(name)),
-      'x baseline': Number((reqs(name) / reqs(baselineOf(name))).toFixed(3)),
-    }));
+    const rows = throughputCases.map((name) => {
+      const own = samples.get(name)!;
+      const base = samples.get(baselineOf(name))!;
+      const ratios = own.map((value, round) => value / base[round]!);
+      return {
+        server: name,
+        'req/s (median)': Math.round(median(own)),
+        'x baseline (median of rounds)': Number(median(ratios).toFixed(3)),
+        'min..max': `${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}`,
+      };
+    });
     console.table(rows);
+
+    const hook = await hookCost();
+    const bareRequestNs = 1e9 / median(samples.get('node:http bare')!);
+    const hookRow = { ...hook, 'bare request (ns, from its req/s)': Math.round(bareRequestNs), 'implied x baseline': Number((bareRequestNs / (bareRequestNs + hook.addedNs)).toFixed(3)) };
+    console.table([hookRow]);
 
     const memoryPort = ports['memory: node:http + wrapHandler, matching policy firing 10%']!;
     await load(memoryPort, { amount: 20_000 });
@@ -77,7 +122,7 @@ async function main(): Promise<void> {
     console.table([memory]);
     const out = path.join(__dirname, '..', '..', 'bench-results');
     mkdirSync(out, { recursive: true });
-    writeFileSync(path.join(out, 'http.json'), JSON.stringify({ node: process.version, seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, rows, memory }, null, 2));
+    writeFileSync(path.join(out, 'http.json'), JSON.stringify({ node: process.version, seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, rows, hook: hookRow, memory }, null, 2));
   } finally {
     child.kill();
   }

@@ -110,6 +110,14 @@ export interface ApplyLayerOptions {
   ttlMs?: number;
 }
 
+const MAX_TTL_MS = 24 * 3_600_000;
+
+function checkTtl(ttlMs: number | undefined): void {
+  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0 && ttlMs <= MAX_TTL_MS)) {
+    throw new TypeError(`ttlMs must be more than 0 and at most 24h (got ${String(ttlMs)})`);
+  }
+}
+
 // One lease timer per set and thread: it reverts expired layers even when no request comes.
 const leaseTimers = new Map<string, NodeJS.Timeout>();
 
@@ -168,8 +176,9 @@ export class Engine {
   }
 
   /**
-   * Validates `config` and publishes it to every thread at once. A bad configuration throws
-   * a {@link ConfigError} and the running set stays as it was.
+   * Validates `config` and publishes it to every thread at once, as the set's `file` layer
+   * (the one `new Engine({ config })` and `watchConfig` write; other layers stay). A bad
+   * configuration throws a {@link ConfigError} and the running set stays as it was.
    */
   update(config: Config): void {
     this.applyLayer(FILE_LAYER, config);
@@ -183,6 +192,8 @@ export class Engine {
    */
   applyLayer(layer: string, config: Config, options: ApplyLayerOptions = {}): void {
     this.#assertOpen();
+    if (typeof layer !== 'string' || layer === '') throw new TypeError('layer must be a non-empty string');
+    checkTtl(options.ttlMs);
     const validated = validateConfig(config);
     const warmupDuration = this.#warmupMs ?? validated.warmupDuration ?? defaultWarmupMs();
     const issues = native.applyLayer(this.name, layer, JSON.stringify({ ...validated, warmupDuration }), options.ttlMs);
@@ -203,6 +214,7 @@ export class Engine {
   /** Extends a layer's lease by `ttlMs` from now (default: its TTL); returns the ms left. */
   renewLease(layer: string, ttlMs?: number): number {
     this.#assertOpen();
+    checkTtl(ttlMs);
     try {
       const left = native.renewLease(this.name, layer, ttlMs);
       scheduleLeaseExpiry(this.name, native.expireLeases(this.name));

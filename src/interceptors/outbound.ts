@@ -42,15 +42,20 @@ function abortReason(signal: AbortSignal): unknown {
  */
 export function chaosFetch(engine: Engine, fetchImpl: Fetch = globalThis.fetch): Fetch {
   return async function havocFetch(input: Parameters<Fetch>[0], init?: Parameters<Fetch>[1]): Promise<Response> {
-    const request = new Request(input, init);
-    const decision = decide(engine, 'http', request.url, headerBag(request.headers));
+    // Read from the arguments rather than through `new Request()`, which would lock a
+    // streamed body before `fetchImpl` gets it.
+    const request = input instanceof Request ? input : undefined;
+    const url = request ? request.url : input instanceof URL ? input.href : String(input);
+    const headers = new Headers(init?.headers ?? request?.headers);
+    const decision = decide(engine, 'http', url, headerBag(headers));
     if (decision === null) return fetchImpl(input, init);
-    if (decision.latencyMs > 0 && !(await serveLatency(decision.latencyMs, request.signal))) {
+    const signal = init?.signal ?? request?.signal ?? undefined;
+    if (decision.latencyMs > 0 && !(await serveLatency(decision.latencyMs, signal))) {
       clientClosed(engine, decision, 'http');
-      throw abortReason(request.signal);
+      throw abortReason(signal!);
     }
     if (decision.drop) {
-      throw new TypeError('fetch failed', { cause: new InjectedNetworkError(decision.policy, request.url) });
+      throw new TypeError('fetch failed', { cause: new InjectedNetworkError(decision.policy, url) });
     }
     if (decision.error) return errorResponse(decision);
     return fetchImpl(input, init);
