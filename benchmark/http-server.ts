@@ -1,5 +1,7 @@
 // The servers of benchmark/http.bench.ts, in their own process so that the load generator
 // does not share an event loop with them. Reports its ports, and its memory on request.
+// argv[2]: `throughput` (every throughput case), or one memory case alone in its process
+// (`memory-bare`, `memory-havoc`) so that each has its own RSS.
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -39,14 +41,21 @@ const expressHavoc = express();
 expressHavoc.use(httpMiddleware(nonMatching));
 expressHavoc.get('/bench/hello', hello);
 
-const servers: Record<string, RequestListener> = {
+const throughput: Record<string, RequestListener> = {
   'node:http bare': hello,
   'node:http + wrapHandler, 100 non-matching policies': wrapHandler(nonMatching, hello),
   'node:http + wrapHandler, 1 matching policy (chances 0)': wrapHandler(matchingQuiet, hello),
   'express bare': expressBare,
   'express + httpMiddleware, 100 non-matching policies': expressHavoc,
-  'memory: node:http + wrapHandler, matching policy firing 10%': wrapHandler(matchingFiring, hello),
 };
+
+const byMode: Record<string, Record<string, RequestListener>> = {
+  throughput,
+  'memory-bare': { 'node:http bare': hello },
+  'memory-havoc': { 'node:http + wrapHandler, matching policy firing 10%': wrapHandler(matchingFiring, hello) },
+};
+const servers = byMode[process.argv[2] ?? 'throughput'];
+if (servers === undefined) throw new Error(`unknown mode ${process.argv[2]}`);
 
 async function main(): Promise<void> {
   const ports: Record<string, number> = {};
@@ -56,6 +65,8 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     ports[name] = (server.address() as AddressInfo).port;
   }
+  // The benchmark is gone (finished or killed): so are its servers.
+  process.on('disconnect', () => process.exit(0));
   process.on('message', (message: string) => {
     if (message !== 'memory') return;
     const gc = (globalThis as { gc?: () => void }).gc;

@@ -1,6 +1,6 @@
 // Throughput of HTTP servers with havoc against the same servers without it, measured in the
 // same run with autocannon on loopback, then heap and RSS growth of a server after 1,000,000
-// requests through a matching, firing policy. The cases run in interleaved rounds; each ratio
+// requests through a matching, firing policy, against a bare server's growth over as many. The cases run in interleaved rounds; each ratio
 // is taken within a round (against the baseline measured just before it) and the median of
 // those is reported, so that load changes on a shared machine cancel out.
 // Run: npm run bench:http   (HAVOC_BENCH_SECONDS, HAVOC_BENCH_ROUNDS, HAVOC_BENCH_MEMORY_REQUESTS to adjust)
@@ -13,8 +13,8 @@ import autocannon from 'autocannon';
 import { Bench } from 'tinybench';
 import { Engine, validateConfig, wrapHandler } from 'havoc';
 
-const SECONDS = Number(process.env.HAVOC_BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.HAVOC_BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.HAVOC_BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.HAVOC_BENCH_ROUNDS ?? 9);
 const MEMORY_REQUESTS = Number(process.env.HAVOC_BENCH_MEMORY_REQUESTS ?? 1_000_000);
 const CONNECTIONS = 32;
 const PATH = '/bench/hello';
@@ -69,22 +69,26 @@ async function hookCost(): Promise<{ bareNs: number; wrappedNs: number; addedNs:
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const mb = (bytes: number): number => Number((bytes / 1024 / 1024).toFixed(2));
 
-async function main(): Promise<void> {
-  const child = fork(path.join(__dirname, 'http-server.js'), [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function server(mode: string): ChildProcess {
+  return fork(path.join(__dirname, 'http-server.js'), [mode], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+}
+
+async function throughputTable(): Promise<Record<string, number | string>[]> {
+  const child = server('throughput');
   try {
     const { ports } = await ask<{ ports: Record<string, number> }>(child);
-    const throughputCases = Object.keys(ports).filter((name) => !name.startsWith('memory'));
-    const samples = new Map<string, number[]>(throughputCases.map((name) => [name, []]));
-    for (const name of throughputCases) await load(ports[name]!, { duration: 1 }); // warm up every server
+    const cases = Object.keys(ports);
+    const samples = new Map<string, number[]>(cases.map((name) => [name, []]));
+    for (const name of cases) await load(ports[name]!, { duration: 1 }); // warm up every server
     for (let round = 0; round < ROUNDS; round += 1) {
-      for (const name of throughputCases) {
+      for (const name of cases) {
         const result = await load(ports[name]!, { duration: SECONDS });
         samples.get(name)!.push(result.requests.average);
         console.error(`round ${round + 1}/${ROUNDS} ${name}: ${Math.round(result.requests.average)} req/s`);
       }
     }
     const baselineOf = (name: string): string => (name.startsWith('express') ? 'express bare' : 'node:http bare');
-    const rows = throughputCases.map((name) => {
+    return cases.map((name) => {
       const own = samples.get(name)!;
       const base = samples.get(baselineOf(name))!;
       const ratios = own.map((value, round) => value / base[round]!);
@@ -95,37 +99,47 @@ async function main(): Promise<void> {
         'min..max': `${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}`,
       };
     });
-    console.table(rows);
-
-    const hook = await hookCost();
-    const bareRequestNs = 1e9 / median(samples.get('node:http bare')!);
-    const hookRow = { ...hook, 'bare request (ns, from its req/s)': Math.round(bareRequestNs), 'implied x baseline': Number((bareRequestNs / (bareRequestNs + hook.addedNs)).toFixed(3)) };
-    console.table([hookRow]);
-
-    const memoryPort = ports['memory: node:http + wrapHandler, matching policy firing 10%']!;
-    await load(memoryPort, { amount: 20_000 });
-    const before = await ask<Memory>(child, 'memory');
-    const started = Date.now();
-    const result = await autocannon({ url: `http://127.0.0.1:${memoryPort}${PATH}`, connections: CONNECTIONS, amount: MEMORY_REQUESTS });
-    const after = await ask<Memory>(child, 'memory');
-    const memory = {
-      requests: result.requests.total,
-      errorResponses: result.non2xx,
-      seconds: Math.round((Date.now() - started) / 1000),
-      heapBeforeMb: mb(before.heapUsed),
-      heapAfterMb: mb(after.heapUsed),
-      heapGrowthMb: mb(after.heapUsed - before.heapUsed),
-      rssBeforeMb: mb(before.rss),
-      rssAfterMb: mb(after.rss),
-      rssGrowthMb: mb(after.rss - before.rss),
-    };
-    console.table([memory]);
-    const out = path.join(__dirname, '..', '..', 'bench-results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(path.join(out, 'http.json'), JSON.stringify({ node: process.version, seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, rows, hook: hookRow, memory }, null, 2));
   } finally {
     child.kill();
   }
+}
+
+/** Heap and RSS of a fresh server process across MEMORY_REQUESTS requests, after a warmup. */
+async function memoryRow(mode: string): Promise<Record<string, number | string>> {
+  const child = server(mode);
+  try {
+    const { ports } = await ask<{ ports: Record<string, number> }>(child);
+    const [name, port] = Object.entries(ports)[0]!;
+    // Warm up to a steady state first (young generation sized, allocator arenas grown), so growth means a leak.
+    await load(port, { amount: 200_000 });
+    const before = await ask<Memory>(child, 'memory');
+    const result = await autocannon({ url: `http://127.0.0.1:${port}${PATH}`, connections: CONNECTIONS, amount: MEMORY_REQUESTS });
+    const after = await ask<Memory>(child, 'memory');
+    return {
+      server: name,
+      requests: result.requests.total,
+      'non-2xx': result.non2xx,
+      'heap growth MB': mb(after.heapUsed - before.heapUsed),
+      'RSS before MB': mb(before.rss),
+      'RSS growth MB': mb(after.rss - before.rss),
+    };
+  } finally {
+    child.kill();
+  }
+}
+
+async function main(): Promise<void> {
+  const rows = await throughputTable();
+  console.table(rows);
+  const bareRequestNs = 1e9 / Number(rows.find((row) => row.server === 'node:http bare')!['req/s (median)']);
+  const hook = await hookCost();
+  const hookRow = { ...hook, 'bare request (ns, from its req/s)': Math.round(bareRequestNs), 'implied x baseline': Number((bareRequestNs / (bareRequestNs + hook.addedNs)).toFixed(3)) };
+  console.table([hookRow]);
+  const memory = [await memoryRow('memory-bare'), await memoryRow('memory-havoc')];
+  console.table(memory);
+  const out = path.join(__dirname, '..', '..', 'bench-results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, 'http.json'), JSON.stringify({ node: process.version, seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, rows, hook: hookRow, memory }, null, 2));
 }
 
 main().catch((error: unknown) => {

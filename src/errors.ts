@@ -55,3 +55,17 @@ function formatMessage(issues: readonly ConfigIssue[], source?: string): string 
   const where = source === undefined ? 'the configuration' : source;
   return [`${issues.length} problems in ${where}:`, ...lines].join('\n');
 }
+
+/** The error a dropped outgoing request fails with, shaped like a real connection reset. */
+export class InjectedNetworkError extends HavocError {
+  static {
+    this.prototype.name = 'InjectedNetworkError';
+  }
+  readonly code = 'ECONNRESET';
+  readonly policy: string;
+
+  constructor(policy: string, url: string) {
+    super(`read ECONNRESET (connection dropped by havoc policy "${policy}" for ${url})`);
+    this.policy = policy;
+  }
+}

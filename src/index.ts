@@ -15,7 +15,8 @@ export type { ApplyLayerOptions, HistoryEntry, LayerState, LeaseState, SetState 
 export { wrapHandler, httpMiddleware } from './interceptors/http.js';
 export { fastifyPlugin } from './interceptors/fastify.js';
 export type { FastifyPluginOptions } from './interceptors/fastify.js';
-export { chaosFetch, chaosDispatcher, InjectedNetworkError } from './interceptors/outbound.js';
+export { chaosFetch, chaosDispatcher } from './interceptors/outbound.js';
+export { InjectedNetworkError } from './errors.js';
 export { watchConfig } from './watch.js';
 export type { ConfigWatcher, WatchOptions } from './watch.js';
 export { startControlPlane, MAX_BODY_BYTES } from './control-plane.js';

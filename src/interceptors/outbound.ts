@@ -3,23 +3,9 @@
 // match the outgoing URL's path (`/v1/users/*`) or the whole URL (`https://api.test/v1/*`).
 import type { Dispatcher } from 'undici';
 import type { Decision, Engine, HeaderBag } from '../engine.js';
-import { HavocError } from '../errors.js';
+import { HavocError, InjectedNetworkError } from '../errors.js';
 import { clientClosed, decide, serveLatency } from './contract.js';
 import { errorBody } from './http.js';
-
-/** The error a dropped outgoing request fails with, shaped like a real connection reset. */
-export class InjectedNetworkError extends HavocError {
-  static {
-    this.prototype.name = 'InjectedNetworkError';
-  }
-  readonly code = 'ECONNRESET';
-  readonly policy: string;
-
-  constructor(policy: string, url: string) {
-    super(`read ECONNRESET (connection dropped by havoc policy "${policy}" for ${url})`);
-    this.policy = policy;
-  }
-}
 
 type Fetch = typeof globalThis.fetch;
 
