@@ -76,6 +76,16 @@ test('PUT that redefines a policy of another layer: 422 naming both layers', asy
   t.deepEqual(engine.state().layers.map((l) => l.name), ['file']);
 });
 
+test('DELETE /havoc/policies removes the api layer only', async (t) => {
+  const { engine, plane } = await start(t);
+  engine.update(validateConfig({ version: 1, policies: [{ name: 'from-file', type: 'http', target: '/f' }] }));
+  await put(plane, policyYaml('from-api'));
+  const removed = await call(plane, '/havoc/policies', { method: 'DELETE' });
+  t.like(removed, { status: 200, body: { removed: true } });
+  t.deepEqual(engine.policies().map((p) => p.name), ['from-file']);
+  t.like(await call(plane, '/havoc/policies', { method: 'DELETE' }), { status: 200, body: { removed: false } });
+});
+
 test('halt, resume and rollback', async (t) => {
   const { engine, plane } = await start(t);
   await put(plane, policyYaml('one'));
