@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { Registry } from 'prom-client';
 import { ConfigError, Engine, startControlPlane, watchConfig, type Config } from 'havoc';
-import { setName } from './fixtures/http.js';
+import { eventually, setName } from './fixtures/http.js';
 
 function yaml(name: string): string {
   return `version: 1\npolicies:\n  - name: ${name}\n    type: http\n    target: /x\n    error_chance: 1\n`;
@@ -26,6 +26,17 @@ test('isolated control plane: changes reach the application thread while its eve
   t.regex(text, /havoc_config_reloads_total\{source="api",result="success"\} 1/);
   t.regex(text, /havoc_active_policies\{protocol="http"\} 1/);
   t.is((await fetch(`${plane.url}/havoc/state`)).status, 401);
+});
+
+test('isolated control plane: a lease taken there runs out after the worker is gone, with no traffic', async (t) => {
+  const engine = new Engine({ name: setName('isolate'), registry: new Registry() });
+  const plane = await startControlPlane(engine, { isolate: true, token: '' });
+  const res = await fetch(`${plane.url}/havoc/policies?ttl=3s`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: yaml('leased') });
+  t.is(res.status, 200);
+  await plane.close();
+  // The worker (and its timer) is gone well before the lease runs out.
+  t.deepEqual(engine.policies().map((p) => p.name), ['leased']);
+  t.true(await eventually(() => engine.policies().length === 0, 10_000));
 });
 
 test('isolated control plane: a refused start rejects in the caller', async (t) => {

@@ -121,6 +121,14 @@ function checkTtl(ttlMs: number | undefined): void {
 // One lease timer per set and thread: it reverts expired layers even when no request comes.
 const leaseTimers = new Map<string, NodeJS.Timeout>();
 
+/**
+ * Makes this thread revert set `set`'s leased layers when they run out (for leases taken in
+ * another thread, which may end before its timer fires).
+ */
+export function watchLeases(set: string): void {
+  scheduleLeaseExpiry(set, native.expireLeases(set));
+}
+
 function scheduleLeaseExpiry(set: string, inMs: number): void {
   clearTimeout(leaseTimers.get(set));
   leaseTimers.delete(set);
