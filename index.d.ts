@@ -89,6 +89,12 @@ export declare function adaptiveTryAcquire(slot: number): number
 /** The blast-radius guard's report on a configuration (JSON form). */
 export declare function analyze(configJson: string): NativeReport
 
+/**
+ * Replaces layer `layer` of set `set` with a configuration (JSON form), optionally leased
+ * for `ttl_ms`. Returns the problems found; when there are any, nothing changed.
+ */
+export declare function applyLayer(set: string, layer: string, configJson: string, ttlMs?: number | undefined | null): Array<NativeIssue>
+
 export declare function bulkheadRelease(slot: number): void
 
 /**
@@ -106,11 +112,19 @@ export declare function checkConfig(configJson: string): Array<NativeIssue>
  */
 export declare function decide(key: number, target: unknown, headers: unknown): number
 
+/**
+ * Reverts the layers whose lease ran out; returns the ms until the next lease runs out, or
+ * -1 when no lease is left.
+ */
+export declare function expireLeases(set: string): number
+
 /** Like `normalizeSql`, with every literal replaced by `?`. */
 export declare function fingerprintSql(sql: string): string
 
 /** FNV-1a 64 of a string's UTF-8 bytes or of raw bytes. */
 export declare function fnv1a64(input: string | Uint8Array): bigint
+
+export declare function haltSet(set: string): void
 
 /** Options of [`NativeAdaptiveLimiter`]; absent fields take the core's defaults. */
 export interface NativeAdaptiveOptions {
@@ -190,11 +204,25 @@ export declare function policyHash(policyJson: string): bigint
  */
 export declare function rateLimiterTry(slot: number, cost: number): number
 
+/** Removes a layer; returns whether it existed. */
+export declare function removeLayer(set: string, layer: string): boolean
+
+/** Extends a layer's lease by `ttl_ms` (default: its TTL) from now; returns the ms left. */
+export declare function renewLease(set: string, layer: string, ttlMs?: number | undefined | null): number
+
+export declare function resumeSet(set: string): void
+
+/** Goes back to the previous effective set; throws when there is none. */
+export declare function rollbackSet(set: string): void
+
 /** The sabotage of the set called `name`. */
 export declare function sabotageStatus(name: string): NativeSabotage
 
 /** Sabotage of the whole process: live figures and cumulative starts and stops. */
 export declare function sabotageTotals(): NativeSabotageTotals
+
+/** The set's layers, leases, halt flag and history as JSON. */
+export declare function setState(set: string): string
 
 /** Stops every load of the set called `name` without waiting for its threads. */
 export declare function stopSabotage(name: string): void

@@ -69,6 +69,79 @@ interface SnapshotJson {
 
 const NO_HEADERS: HeaderBag = Object.freeze({});
 
+/** The layer `new Engine({ config })`, `engine.update()` and `watchConfig()` write. */
+export const FILE_LAYER = 'file';
+/** The layer the control plane's `PUT /havoc/policies` writes. */
+export const API_LAYER = 'api';
+
+/** A time limit on a layer, after which it reverts by itself. */
+export interface LeaseState {
+  ttlMs: number;
+  remainingMs: number;
+  /** What the layer reverts to; `null` removes it. */
+  revertsTo: Config | null;
+}
+
+/** One source of policies of a set. */
+export interface LayerState {
+  name: string;
+  config: Config;
+  lease: LeaseState | null;
+}
+
+/** One published effective set, most recent last. */
+export interface HistoryEntry {
+  version: number;
+  cause: string;
+  policies: number;
+  layers: string[];
+}
+
+/** Layers, leases, halt flag and history of a policy set. */
+export interface SetState {
+  version: number;
+  halted: boolean;
+  layers: LayerState[];
+  history: HistoryEntry[];
+}
+
+/** Options of {@link Engine.applyLayer}. */
+export interface ApplyLayerOptions {
+  /** Lease: the layer reverts to what it held before unless renewed within this many ms. */
+  ttlMs?: number;
+}
+
+const MAX_TTL_MS = 24 * 3_600_000;
+
+function checkTtl(ttlMs: number | undefined): void {
+  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0 && ttlMs <= MAX_TTL_MS)) {
+    throw new TypeError(`ttlMs must be more than 0 and at most 24h (got ${String(ttlMs)})`);
+  }
+}
+
+// One lease timer per set and thread: it reverts expired layers even when no request comes.
+const leaseTimers = new Map<string, NodeJS.Timeout>();
+
+/**
+ * Makes this thread revert set `set`'s leased layers when they run out (for leases taken in
+ * another thread, which may end before its timer fires).
+ */
+export function watchLeases(set: string): void {
+  scheduleLeaseExpiry(set, native.expireLeases(set));
+}
+
+function scheduleLeaseExpiry(set: string, inMs: number): void {
+  clearTimeout(leaseTimers.get(set));
+  leaseTimers.delete(set);
+  if (inMs < 0) return;
+  const timer = setTimeout(() => {
+    leaseTimers.delete(set);
+    scheduleLeaseExpiry(set, native.expireLeases(set));
+  }, Math.ceil(inMs) + 1);
+  timer.unref();
+  leaseTimers.set(set, timer);
+}
+
 /** The warmup used when neither the engine nor the configuration sets one. */
 export function defaultWarmupMs(): number {
   return process.env.NODE_ENV === 'production' ? 10_000 : 0;
@@ -112,19 +185,89 @@ export class Engine {
   }
 
   /**
-   * Validates `config` and publishes it to every thread at once. A bad configuration throws
-   * a {@link ConfigError} and the running set stays as it was.
+   * Validates `config` and publishes it to every thread at once, as the set's `file` layer
+   * (the one `new Engine({ config })` and `watchConfig` write; other layers stay). A bad
+   * configuration throws a {@link ConfigError} and the running set stays as it was.
    */
   update(config: Config): void {
+    this.applyLayer(FILE_LAYER, config);
+  }
+
+  /**
+   * Replaces one layer of the set (`'file'`, `'api'`, ...) and publishes the union of all
+   * layers; lifts a halt. A policy name defined in another layer, like any bad configuration,
+   * throws a {@link ConfigError} and changes nothing. With `ttlMs` the layer reverts by itself
+   * unless {@link Engine.renewLease} is called in time.
+   */
+  applyLayer(layer: string, config: Config, options: ApplyLayerOptions = {}): void {
     this.#assertOpen();
+    if (typeof layer !== 'string' || layer === '') throw new TypeError('layer must be a non-empty string');
+    checkTtl(options.ttlMs);
     const validated = validateConfig(config);
     const warmupDuration = this.#warmupMs ?? validated.warmupDuration ?? defaultWarmupMs();
-    const issues = this.#native.apply(JSON.stringify({ ...validated, warmupDuration }));
+    const issues = native.applyLayer(this.name, layer, JSON.stringify({ ...validated, warmupDuration }), options.ttlMs);
     if (issues.length > 0) throw new ConfigError(issues);
     if (!this.#seeded && validated.seed !== undefined) this.#native.reseed(validated.seed);
-    for (const protocol of PROTOCOLS) {
-      this.metrics.activePolicies.labels(protocol).set(validated.policies.filter((p) => p.type === protocol).length);
+    if (options.ttlMs !== undefined) scheduleLeaseExpiry(this.name, native.expireLeases(this.name));
+    this.refreshMetrics();
+  }
+
+  /** Removes a layer; returns whether it existed. */
+  removeLayer(layer: string): boolean {
+    this.#assertOpen();
+    const removed = native.removeLayer(this.name, layer);
+    this.refreshMetrics();
+    return removed;
+  }
+
+  /** Extends a layer's lease by `ttlMs` from now (default: its TTL); returns the ms left. */
+  renewLease(layer: string, ttlMs?: number): number {
+    this.#assertOpen();
+    checkTtl(ttlMs);
+    try {
+      const left = native.renewLease(this.name, layer, ttlMs);
+      scheduleLeaseExpiry(this.name, native.expireLeases(this.name));
+      return left;
+    } catch (error) {
+      throw new HavocError((error as Error).message);
     }
+  }
+
+  /** Every fault of every layer off, in every thread, until the next update, rollback or resume. */
+  halt(): void {
+    this.#assertOpen();
+    native.haltSet(this.name);
+    this.refreshMetrics();
+  }
+
+  /** Ends a halt: the layers are in force again. */
+  resume(): void {
+    this.#assertOpen();
+    native.resumeSet(this.name);
+    this.refreshMetrics();
+  }
+
+  /** Back to the previous effective set (its layers and leases). Throws when there is none. */
+  rollback(): void {
+    this.#assertOpen();
+    try {
+      native.rollbackSet(this.name);
+    } catch (error) {
+      throw new HavocError((error as Error).message);
+    }
+    scheduleLeaseExpiry(this.name, native.expireLeases(this.name));
+    this.refreshMetrics();
+  }
+
+  /** Layers, leases, halt flag and the history of effective sets (last 20). */
+  state(): SetState {
+    this.#assertOpen();
+    return JSON.parse(native.setState(this.name)) as SetState;
+  }
+
+  /** Whether the set is halted. */
+  get halted(): boolean {
+    return this.state().halted;
   }
 
   /**
@@ -187,6 +330,19 @@ export class Engine {
     if (!this.#closed) stopSabotage(this.name);
     this.#closed = true;
     this.#table = null;
+  }
+
+  /**
+   * Sets `havoc_active_policies` and `havoc_halted` in this engine's registry from the set's
+   * current state. Changes made through this engine do it themselves; call it after changes
+   * made from another thread (the control plane does before each scrape).
+   */
+  refreshMetrics(): void {
+    const { policies } = this.config();
+    for (const protocol of PROTOCOLS) {
+      this.metrics.activePolicies.labels(protocol).set(policies.filter((p) => p.type === protocol).length);
+    }
+    this.metrics.halted.set(this.state().halted ? 1 : 0);
   }
 
   #current(): SnapshotJson {

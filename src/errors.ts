@@ -123,3 +123,17 @@ export class AmqpPublishError extends HavocError {
     this.routingKey = routingKey;
   }
 }
+
+/** The error a dropped outgoing request fails with, shaped like a real connection reset. */
+export class InjectedNetworkError extends HavocError {
+  static {
+    this.prototype.name = 'InjectedNetworkError';
+  }
+  readonly code = 'ECONNRESET';
+  readonly policy: string;
+
+  constructor(policy: string, url: string) {
+    super(`read ECONNRESET (connection dropped by havoc policy "${policy}" for ${url})`);
+    this.policy = policy;
+  }
+}

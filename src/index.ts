@@ -33,3 +33,14 @@ export { grpcServerInterceptor, grpcClientInterceptor } from './interceptors/grp
 export { instrumentAmqp, DEFAULT_AMQP_ERROR } from './interceptors/amqp.js';
 export type { AmqpChannel } from './interceptors/amqp.js';
 export { AmqpPublishError } from './errors.js';
+export { FILE_LAYER, API_LAYER } from './engine.js';
+export type { ApplyLayerOptions, HistoryEntry, LayerState, LeaseState, SetState } from './engine.js';
+export { wrapHandler, httpMiddleware } from './interceptors/http.js';
+export { fastifyPlugin } from './interceptors/fastify.js';
+export type { FastifyPluginOptions } from './interceptors/fastify.js';
+export { chaosFetch, chaosDispatcher } from './interceptors/outbound.js';
+export { InjectedNetworkError } from './errors.js';
+export { watchConfig } from './watch.js';
+export type { ConfigWatcher, WatchOptions } from './watch.js';
+export { startControlPlane, MAX_BODY_BYTES } from './control-plane.js';
+export type { ControlPlane, ControlPlaneOptions } from './control-plane.js';

@@ -13,6 +13,7 @@ export interface HavocMetrics {
   configReloads: Counter<'source' | 'result'>;
   activePolicies: Gauge<'protocol'>;
   halted: Gauge;
+  clientClosed: Counter<'policy' | 'protocol'>;
   rateLimitRejected: Counter<'name'>;
   limiterLimit: Gauge<'name'>;
   limiterInflight: Gauge<'name'>;
@@ -21,6 +22,11 @@ export interface HavocMetrics {
   sabotageCpuThreads: Gauge;
   sabotageRamBytes: Gauge;
   sabotageTransitions: Counter<'kind' | 'event'>;
+  /**
+   * Counts one `havoc_decisions_total{outcome="pass"}`: a plain addition, folded into the
+   * counter when it is collected, because a labelled `inc()` costs as much as the decision.
+   */
+  countPass(protocol: string): void;
 }
 
 const byRegistry = new WeakMap<Registry, HavocMetrics>();
@@ -34,12 +40,25 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers });
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void) =>
     (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) });
+  const pendingPasses = new Map<string, number>();
+  const decisions = (registry.getSingleMetric('havoc_decisions_total') as Counter<'protocol' | 'outcome'> | undefined) ??
+    new Counter<'protocol' | 'outcome'>({
+      name: 'havoc_decisions_total',
+      help: 'Decisions made by interceptors, by outcome',
+      labelNames: ['protocol', 'outcome'],
+      registers,
+      collect() {
+        for (const [protocol, count] of pendingPasses) this.labels(protocol, 'pass').inc(count);
+        pendingPasses.clear();
+      },
+    });
   const metrics: HavocMetrics = {
     faultsInjected: counter('havoc_faults_injected_total', 'Faults havoc injected', ['policy', 'protocol', 'fault']),
-    decisions: counter('havoc_decisions_total', 'Decisions made by interceptors, by outcome', ['protocol', 'outcome']),
+    decisions,
     configReloads: counter('havoc_config_reloads_total', 'Configuration loads by source and result', ['source', 'result']),
     activePolicies: gauge('havoc_active_policies', 'Policies in force, by protocol', ['protocol']),
     halted: gauge('havoc_halted', '1 while every fault is halted', []),
+    clientClosed: counter('havoc_client_closed_total', 'Requests whose client went away during injected latency (status 499)', ['policy', 'protocol']),
     rateLimitRejected: counter('havoc_ratelimit_rejected_total', 'Calls refused by a rate limiter', ['name']),
     limiterLimit: gauge('havoc_limiter_limit', 'Current concurrency limit of an adaptive limiter', ['name']),
     limiterInflight: gauge('havoc_limiter_inflight', 'Calls in flight through an adaptive limiter', ['name']),
@@ -54,6 +73,9 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
       this.set(sabotageTotals().ramBytes);
     }),
     sabotageTransitions: sabotageCounter(registry),
+    countPass(protocol) {
+      pendingPasses.set(protocol, (pendingPasses.get(protocol) ?? 0) + 1);
+    },
   };
   byRegistry.set(registry, metrics);
   return metrics;

@@ -4,7 +4,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Decision, Engine, HeaderBag } from '../engine.js';
 import type { Protocol } from '../types.js';
-import type { HavocMetrics } from '../metrics.js';
 import { activeSpanEvent } from '../tracing.js';
 
 export type FaultKind = 'latency' | 'error' | 'drop';
@@ -14,7 +13,7 @@ export function decide(engine: Engine, protocol: Protocol, target: string, heade
   const decision = engine.decide(protocol, target, headers);
   const metrics = engine.metrics;
   if (decision === null) {
-    passed(metrics, protocol).inc();
+    metrics.countPass(protocol);
     return null;
   }
   const outcome: FaultKind = decision.drop ? 'drop' : decision.error ? 'error' : 'latency';
@@ -31,7 +30,7 @@ export function decide(engine: Engine, protocol: Protocol, target: string, heade
 export function decideLatencyOnly(engine: Engine, protocol: Protocol, target: string): Decision | null {
   const decision = engine.decide(protocol, target);
   if (decision === null || decision.latencyMs <= 0) {
-    passed(engine.metrics, protocol).inc();
+    engine.metrics.countPass(protocol);
     return null;
   }
   engine.metrics.decisions.labels(protocol, 'latency').inc();
@@ -50,6 +49,11 @@ export function recordFault(engine: Engine, decision: Decision, protocol: Protoc
   });
 }
 
+/** Counts a request whose client went away during the injected latency (nginx's 499). */
+export function clientClosed(engine: Engine, decision: Decision, protocol: Protocol): void {
+  engine.metrics.clientClosed.labels(decision.policy, protocol).inc();
+}
+
 /**
  * Waits `ms` on a timer, never blocking the event loop. Resolves `false` instead of waiting
  * out the delay when `signal` aborts (the caller went away), `true` otherwise.
@@ -63,15 +67,4 @@ export async function serveLatency(ms: number, signal?: AbortSignal): Promise<bo
     if (signal?.aborted) return false;
     throw error;
   }
-}
-
-// Bound counters for the no-fault path, which every request takes.
-const passCounters = new WeakMap<HavocMetrics, Map<Protocol, { inc(): void }>>();
-
-function passed(metrics: HavocMetrics, protocol: Protocol): { inc(): void } {
-  let byProtocol = passCounters.get(metrics);
-  if (!byProtocol) passCounters.set(metrics, (byProtocol = new Map()));
-  let counter = byProtocol.get(protocol);
-  if (!counter) byProtocol.set(protocol, (counter = metrics.decisions.labels(protocol, 'pass')));
-  return counter;
 }

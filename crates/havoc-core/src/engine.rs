@@ -5,9 +5,13 @@
 //! gets the same one, so worker threads share policies without passing messages.
 //! A [`Handle`] is one thread's view: a cached pointer to the current snapshot and its own
 //! random number generator.
+//!
+//! A set's policies come from named layers (file, control API, Redis channel); it keeps a
+//! history of its effective sets for rollback, can be halted, and reverts leased layers by
+//! itself when their time runs out.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -92,6 +96,8 @@ pub struct Snapshot {
   ignored: Vec<Vec<String>>,
   warm_at: Option<Instant>,
   warm: AtomicBool,
+  /// Published by [`PolicySet::halt`]: the layers are kept but no policy is in force.
+  pub halted: bool,
 }
 
 impl Snapshot {
@@ -130,6 +136,7 @@ impl Snapshot {
       ignored,
       warm_at,
       warm: AtomicBool::new(warm_at.is_none()),
+      halted: false,
     })
   }
 
@@ -235,16 +242,76 @@ fn roll(rng: &mut fastrand::Rng, chance: f64) -> bool {
   chance >= 1.0 || (chance > 0.0 && rng.f64() < chance)
 }
 
+/// The layer `PolicySet::apply` writes: the application's own configuration (its file, or
+/// what it passes to `Engine.update`).
+pub const DEFAULT_LAYER: &str = "file";
+/// How many effective sets [`PolicySet::rollback`] can go back through.
+pub const HISTORY_LIMIT: usize = 20;
+/// `next_expiry` when no layer has a lease.
+const NO_LEASE: u64 = u64::MAX;
+
+/// A time limit on a layer: when it runs out, the layer reverts to what it held before the
+/// leased update (a dead-man's switch that needs no client to stay alive).
+#[derive(Clone, Debug)]
+pub struct Lease {
+  pub ttl: Duration,
+  pub expires_at: Instant,
+  /// What the layer reverts to; `None` removes the layer.
+  pub revert_to: Option<Arc<Config>>,
+}
+
+/// One source of policies (file, control API, Redis channel, ...).
+#[derive(Clone, Debug)]
+pub struct Layer {
+  pub config: Arc<Config>,
+  pub lease: Option<Lease>,
+}
+
+/// One published effective set, as [`PolicySet::rollback`] restores it.
+#[derive(Clone, Debug)]
+pub struct HistoryEntry {
+  pub version: u64,
+  /// What published it, e.g. `apply layer "api"`.
+  pub cause: String,
+  pub layers: BTreeMap<String, Layer>,
+  pub policies: usize,
+}
+
+/// Everything writers change, behind one lock so versions follow publication order.
+#[derive(Debug, Default)]
+struct State {
+  layers: BTreeMap<String, Layer>,
+  /// Oldest first; the last entry is the set in force (unless halted).
+  history: VecDeque<HistoryEntry>,
+  halted: bool,
+}
+
+/// A read-only view of a set's layers, leases, halt flag and history.
+#[derive(Clone, Debug)]
+pub struct SetState {
+  pub version: u64,
+  pub halted: bool,
+  pub layers: BTreeMap<String, Layer>,
+  pub history: Vec<HistoryEntry>,
+}
+
 /// A named policy set shared by every thread of the process.
+///
+/// Its policies come from named layers; the effective set is their union (layers in name
+/// order) and a policy name may be defined in one layer only. Every change of the effective
+/// set — layer update, halt, resume, rollback, lease expiry — goes through [`PolicySet::publish`].
 #[derive(Debug)]
 pub struct PolicySet {
   name: String,
   started: Instant,
   current: Arc<ArcSwap<Snapshot>>,
   versions: AtomicU64,
-  /// Serializes writers so versions increase in the order sets are published.
-  write: Mutex<()>,
-  /// The CPU and RAM loads of this set's resource policies.
+  /// Nanoseconds after `started` when the earliest lease runs out, [`NO_LEASE`] if none:
+  /// one relaxed load tells `decide` that there is nothing to check.
+  next_expiry: AtomicU64,
+  /// Serializes writers.
+  state: Mutex<State>,
+  /// The CPU and RAM loads of this set's resource policies, reconciled on every publish.
   sabotage: Sabotage,
 }
 
@@ -256,7 +323,8 @@ impl PolicySet {
       started,
       current: Arc::new(ArcSwap::from_pointee(Snapshot::empty(started))),
       versions: AtomicU64::new(0),
-      write: Mutex::new(()),
+      next_expiry: AtomicU64::new(NO_LEASE),
+      state: Mutex::new(State::default()),
       sabotage: Sabotage::default(),
     }
   }
@@ -273,18 +341,217 @@ impl PolicySet {
     &self.name
   }
 
-  /// Compiles and publishes `config`. On error nothing changes.
+  fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+  }
+
+  /// Replaces the [`DEFAULT_LAYER`] with `config` and publishes. On error nothing changes.
   pub fn apply(&self, config: Config) -> Result<Arc<Snapshot>, Vec<Issue>> {
-    let _writer = self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let version = self.versions.load(Ordering::Relaxed) + 1;
-    let snapshot = Arc::new(Snapshot::compile(config, version, self.started)?);
-    self.versions.store(version, Ordering::Relaxed);
-    self.current.store(Arc::clone(&snapshot));
-    self.sabotage.publish(&snapshot);
+    self.apply_layer(DEFAULT_LAYER, config, None)
+  }
+
+  /// Replaces layer `layer` with `config` (and lifts a halt). With a `ttl` the layer reverts
+  /// by itself when the lease runs out unless [`PolicySet::renew`] extends it. A policy name
+  /// already defined in another layer refuses the update; on error nothing changes.
+  pub fn apply_layer(&self, layer: &str, config: Config, ttl: Option<Duration>) -> Result<Arc<Snapshot>, Vec<Issue>> {
+    if layer.is_empty() {
+      return Err(vec![Issue { path: String::new(), message: "layer name must not be empty".into() }]);
+    }
+    let mut state = self.lock();
+    self.expire_due(&mut state, Instant::now());
+    let mut layers = state.layers.clone();
+    let lease = ttl.map(|ttl| {
+      let previous = layers.get(layer);
+      // A leased update over a leased update still reverts to the state before either.
+      let revert_to = match previous {
+        Some(Layer { lease: Some(lease), .. }) => lease.revert_to.clone(),
+        Some(previous) => Some(Arc::clone(&previous.config)),
+        None => None,
+      };
+      Lease { ttl, expires_at: Instant::now() + ttl, revert_to }
+    });
+    layers.insert(layer.to_string(), Layer { config: Arc::new(config), lease });
+    self.publish(&mut state, layers, false, Some(format!("apply layer {layer:?}")), Some(layer))
+  }
+
+  /// Removes layer `layer` (and lifts a halt). Returns whether it existed.
+  pub fn remove_layer(&self, layer: &str) -> bool {
+    let mut state = self.lock();
+    self.expire_due(&mut state, Instant::now());
+    let mut layers = state.layers.clone();
+    if layers.remove(layer).is_none() {
+      return false;
+    }
+    self.publish(&mut state, layers, false, Some(format!("remove layer {layer:?}")), None).expect("removing a layer cannot conflict");
+    true
+  }
+
+  /// Extends the lease of `layer` by `ttl` from now (default: its original TTL). Returns the
+  /// new deadline.
+  pub fn renew(&self, layer: &str, ttl: Option<Duration>) -> Result<Instant, String> {
+    let mut state = self.lock();
+    self.expire_due(&mut state, Instant::now());
+    let lease = state
+      .layers
+      .get_mut(layer)
+      .ok_or_else(|| format!("layer {layer:?} does not exist (its lease may have run out already)"))?
+      .lease
+      .as_mut()
+      .ok_or_else(|| format!("layer {layer:?} has no lease to renew"))?;
+    if let Some(ttl) = ttl {
+      lease.ttl = ttl;
+    }
+    lease.expires_at = Instant::now() + lease.ttl;
+    let deadline = lease.expires_at;
+    // The history keeps the layers as published; its top entry follows the renewal so a
+    // rollback to it does not resurrect the old deadline.
+    let layers = state.layers.clone();
+    if let Some(top) = state.history.back_mut() {
+      top.layers = layers;
+    }
+    self.update_next_expiry(&state);
+    Ok(deadline)
+  }
+
+  /// Turns every fault of every layer off until the next update, rollback or [`PolicySet::resume`].
+  pub fn halt(&self) -> Arc<Snapshot> {
+    let mut state = self.lock();
+    let layers = state.layers.clone();
+    self.publish(&mut state, layers, true, None, None).expect("halting cannot conflict")
+  }
+
+  /// Puts the layers back in force after a halt.
+  pub fn resume(&self) -> Arc<Snapshot> {
+    let mut state = self.lock();
+    self.expire_due(&mut state, Instant::now());
+    let layers = state.layers.clone();
+    self.publish(&mut state, layers, false, None, None).expect("the layers in force compiled before")
+  }
+
+  /// Goes back to the previous effective set (its layers and their leases), lifting a halt.
+  pub fn rollback(&self) -> Result<Arc<Snapshot>, String> {
+    let mut state = self.lock();
+    if state.history.len() < 2 {
+      return Err("there is no earlier policy set to roll back to".into());
+    }
+    state.history.pop_back();
+    let previous = state.history.back().expect("checked above").layers.clone();
+    let snapshot = self.publish(&mut state, previous, false, None, None).map_err(|issues| format_issues(&issues))?;
+    // Leases restored with the layers may have run out meanwhile.
+    self.expire_due(&mut state, Instant::now());
     Ok(snapshot)
   }
 
-  /// Stops every CPU and RAM load of this set at once (engine close, halt, lease expiry);
+  /// Reverts every layer whose lease has run out. Returns how many did.
+  pub fn expire_leases(&self) -> usize {
+    let mut state = self.lock();
+    self.expire_due(&mut state, Instant::now())
+  }
+
+  /// Time until the earliest lease runs out, `None` when no layer has one.
+  pub fn next_lease_expiry(&self) -> Option<Duration> {
+    let at = self.next_expiry.load(Ordering::Relaxed);
+    (at != NO_LEASE).then(|| Duration::from_nanos(at).saturating_sub(self.started.elapsed()))
+  }
+
+  /// Whether a lease has run out and not been reverted yet (cheap when there is no lease).
+  #[inline]
+  fn lease_due(&self) -> bool {
+    let at = self.next_expiry.load(Ordering::Relaxed);
+    at != NO_LEASE && self.started.elapsed().as_nanos() >= u128::from(at)
+  }
+
+  /// Layers, leases, halt flag and history.
+  pub fn state(&self) -> SetState {
+    let state = self.lock();
+    SetState {
+      version: self.versions.load(Ordering::Relaxed),
+      halted: state.halted,
+      layers: state.layers.clone(),
+      history: state.history.iter().cloned().collect(),
+    }
+  }
+
+  fn expire_due(&self, state: &mut State, now: Instant) -> usize {
+    let expired: Vec<String> = state
+      .layers
+      .iter()
+      .filter(|(_, layer)| layer.lease.as_ref().is_some_and(|lease| lease.expires_at <= now))
+      .map(|(name, _)| name.clone())
+      .collect();
+    if expired.is_empty() {
+      return 0;
+    }
+    let mut layers = state.layers.clone();
+    for name in &expired {
+      let lease = layers.remove(name).and_then(|layer| layer.lease).expect("expired layers have a lease");
+      if let Some(config) = lease.revert_to {
+        layers.insert(name.clone(), Layer { config, lease: None });
+      }
+    }
+    let cause = format!("lease expired on layer(s) {}", expired.join(", "));
+    let halted = state.halted;
+    if self.publish(state, layers.clone(), halted, Some(cause.clone()), None).is_err() {
+      // The reverted content now conflicts with another layer (or no longer compiles):
+      // drop those layers entirely — a dead-man's switch must always end the chaos.
+      for name in &expired {
+        layers.remove(name);
+      }
+      self.publish(state, layers, halted, Some(cause), None).expect("removing layers cannot conflict");
+    }
+    expired.len()
+  }
+
+  fn update_next_expiry(&self, state: &State) {
+    let next = state
+      .layers
+      .values()
+      .filter_map(|layer| layer.lease.as_ref())
+      .map(|lease| lease.expires_at.saturating_duration_since(self.started).as_nanos().min(u128::from(NO_LEASE - 1)) as u64)
+      .min()
+      .unwrap_or(NO_LEASE);
+    self.next_expiry.store(next, Ordering::Relaxed);
+  }
+
+  /// The one place an effective set is published: merges `layers`, compiles, swaps the
+  /// snapshot in for every thread, and records `cause` in the history (`None`: halt, resume
+  /// and rollback, which move within it). `changed` names the layer being updated, for
+  /// conflict messages. On error nothing changes.
+  fn publish(
+    &self,
+    state: &mut State,
+    layers: BTreeMap<String, Layer>,
+    halted: bool,
+    cause: Option<String>,
+    changed: Option<&str>,
+  ) -> Result<Arc<Snapshot>, Vec<Issue>> {
+    let mut effective = merge_layers(&layers, changed)?;
+    let policies = effective.policies.len();
+    if halted {
+      effective.policies.clear();
+    }
+    let version = self.versions.load(Ordering::Relaxed) + 1;
+    let mut snapshot = Snapshot::compile(effective, version, self.started)?;
+    snapshot.halted = halted;
+    let snapshot = Arc::new(snapshot);
+    self.versions.store(version, Ordering::Relaxed);
+    self.current.store(Arc::clone(&snapshot));
+    // A halted or lease-reverted set holds fewer resource policies: reconciling stops them.
+    self.sabotage.publish(&snapshot);
+    state.layers = layers;
+    state.halted = halted;
+    if let Some(cause) = cause {
+      state.history.push_back(HistoryEntry { version, cause, layers: state.layers.clone(), policies });
+      if state.history.len() > HISTORY_LIMIT {
+        state.history.pop_front();
+      }
+    }
+    self.update_next_expiry(state);
+    Ok(snapshot)
+  }
+
+  /// Stops every CPU and RAM load of this set at once (`engine.close()`; halt and lease expiry
+  /// stop theirs by publishing a set without them);
   /// the next [`PolicySet::apply`] starts the resource policies it holds afresh.
   pub fn stop_sabotage(&self) {
     self.sabotage.stop_all();
@@ -307,6 +574,62 @@ impl PolicySet {
       cache: Cache::new(Arc::clone(&self.current)),
       rng: seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
     }
+  }
+}
+
+fn format_issues(issues: &[Issue]) -> String {
+  issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+/// The effective configuration of `layers`: the union of their policies (layers in name
+/// order), the union of their ignored prefixes, the longest warmup, default protection on if
+/// any layer wants it, the first seed. A name in two layers is an issue reported against
+/// the `changed` layer's policy (or the later layer's).
+pub fn merge_layers(layers: &BTreeMap<String, Layer>, changed: Option<&str>) -> Result<Config, Vec<Issue>> {
+  let mut merged = Config { enable_default_ignored: layers.is_empty(), ..Config::default() };
+  let mut owners: HashMap<&str, &str> = HashMap::new();
+  let mut issues = Vec::new();
+  for (layer_name, layer) in layers {
+    let config = &layer.config;
+    merged.enable_default_ignored |= config.enable_default_ignored;
+    merged.warmup_duration = match (merged.warmup_duration, config.warmup_duration) {
+      (Some(a), Some(b)) => Some(a.max(b)),
+      (a, b) => a.or(b),
+    };
+    merged.seed = merged.seed.or(config.seed);
+    for (protocol, prefixes) in &config.ignored_commands {
+      let into = merged.ignored_commands.entry(*protocol).or_default();
+      for prefix in prefixes {
+        if !into.contains(prefix) {
+          into.push(prefix.clone());
+        }
+      }
+    }
+    for policy in &config.policies {
+      if let Some(other) = owners.insert(&policy.name, layer_name) {
+        let (here, there) = if changed == Some(other) { (other, layer_name.as_str()) } else { (layer_name.as_str(), other) };
+        let index = layers[here].config.policies.iter().position(|p| p.name == policy.name).unwrap_or(0);
+        issues.push(Issue {
+          path: format!("policies[{index}].name"),
+          message: format!(
+            "policy {:?} of layer {here:?} is already defined in layer {there:?}; a policy name may be defined in one layer only",
+            policy.name
+          ),
+        });
+      }
+    }
+    merged.policies.extend(config.policies.iter().cloned());
+  }
+  if merged.policies.len() > crate::policy::MAX_POLICIES {
+    issues.push(Issue {
+      path: "policies".into(),
+      message: format!("the layers together hold {} policies; at most {} are allowed", merged.policies.len(), crate::policy::MAX_POLICIES),
+    });
+  }
+  if issues.is_empty() {
+    Ok(merged)
+  } else {
+    Err(issues)
   }
 }
 
@@ -334,6 +657,9 @@ impl Handle {
 
   /// Decides the faults for one request against the current snapshot.
   pub fn decide(&mut self, protocol: Protocol, target: &str, headers: &mut dyn Headers) -> Option<Decision> {
+    if self.set.lease_due() {
+      self.set.expire_leases();
+    }
     let snapshot = self.cache.load();
     snapshot.decide(protocol, target, headers, &mut self.rng)
   }
@@ -504,5 +830,148 @@ mod tests {
     .join()
     .unwrap();
     assert!(h.decide(Protocol::Http, "/", &mut NoHeaders).unwrap().error);
+  }
+
+  fn erroring(name: &str) -> Policy {
+    let mut p = http(name, "all");
+    p.error_chance = 1.0;
+    p
+  }
+
+  fn names(set: &PolicySet) -> Vec<String> {
+    set.snapshot().config.policies.iter().map(|p| p.name.clone()).collect()
+  }
+
+  #[test]
+  fn layers_are_united_and_a_name_in_two_layers_is_refused() {
+    let set = unique_set("layers");
+    set.apply(config(vec![http("from-file", "/f")])).unwrap();
+    set.apply_layer("api", config(vec![http("from-api", "/a")]), None).unwrap();
+    assert_eq!(names(&set), ["from-api", "from-file"]);
+    let issues = set.apply_layer("api", config(vec![http("x", "/x"), http("from-file", "/g")]), None).unwrap_err();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].path, "policies[1].name");
+    assert!(issues[0].message.contains(r#"layer "api" is already defined in layer "file""#), "{}", issues[0].message);
+    // Refused: nothing changed.
+    assert_eq!(names(&set), ["from-api", "from-file"]);
+    let issues = set.apply(config(vec![http("from-api", "/f")])).unwrap_err();
+    assert!(issues[0].message.contains(r#"layer "file" is already defined in layer "api""#), "{}", issues[0].message);
+    assert!(set.remove_layer("api"));
+    assert!(!set.remove_layer("api"));
+    assert_eq!(names(&set), ["from-file"]);
+  }
+
+  #[test]
+  fn merged_settings_take_the_safer_side() {
+    let set = unique_set("merge");
+    let mut file = config(vec![]);
+    file.enable_default_ignored = false;
+    file.warmup_duration = Some(10.0);
+    file.ignored_commands.insert(Protocol::Http, vec!["/healthz".into()]);
+    let mut api = config(vec![]);
+    api.warmup_duration = Some(20.0);
+    api.ignored_commands.insert(Protocol::Http, vec!["/healthz".into(), "/ready".into()]);
+    set.apply(file).unwrap();
+    set.apply_layer("api", api, None).unwrap();
+    let merged = &set.snapshot().config;
+    assert!(merged.enable_default_ignored);
+    assert_eq!(merged.warmup_duration, Some(20.0));
+    assert_eq!(merged.ignored_commands[&Protocol::Http], ["/healthz", "/ready"]);
+  }
+
+  #[test]
+  fn halt_turns_everything_off_until_resume_or_update() {
+    let set = unique_set("halt");
+    set.apply(config(vec![erroring("a")])).unwrap();
+    set.apply_layer("api", config(vec![erroring("b")]), None).unwrap();
+    let mut h = set.handle(None);
+    assert!(h.decide(Protocol::Http, "/", &mut NoHeaders).is_some());
+    assert!(set.halt().halted);
+    assert!(h.decide(Protocol::Http, "/", &mut NoHeaders).is_none());
+    assert_eq!(set.state().layers.len(), 2, "halt keeps the layers");
+    set.resume();
+    assert!(h.decide(Protocol::Http, "/", &mut NoHeaders).is_some());
+    set.halt();
+    set.apply_layer("api", config(vec![erroring("c")]), None).unwrap();
+    assert!(!set.snapshot().halted);
+    assert!(h.decide(Protocol::Http, "/", &mut NoHeaders).is_some());
+  }
+
+  #[test]
+  fn rollback_restores_the_previous_effective_set() {
+    let set = unique_set("rollback");
+    assert!(set.rollback().is_err());
+    set.apply(config(vec![http("one", "/1")])).unwrap();
+    set.apply_layer("api", config(vec![http("two", "/2")]), None).unwrap();
+    set.apply(config(vec![http("three", "/3")])).unwrap();
+    assert_eq!(names(&set), ["two", "three"]);
+    set.rollback().unwrap();
+    assert_eq!(names(&set), ["two", "one"]);
+    set.rollback().unwrap();
+    assert_eq!(names(&set), ["one"]);
+    assert!(set.rollback().is_err());
+    assert_eq!(set.state().history.len(), 1);
+  }
+
+  #[test]
+  fn history_keeps_the_last_twenty_sets() {
+    let set = unique_set("history");
+    for i in 0..30 {
+      set.apply(config(vec![http(&format!("p{i}"), "/")])).unwrap();
+    }
+    let state = set.state();
+    assert_eq!(state.history.len(), HISTORY_LIMIT);
+    assert_eq!(state.history[0].layers[DEFAULT_LAYER].config.policies[0].name, "p10");
+    for _ in 0..HISTORY_LIMIT - 1 {
+      set.rollback().unwrap();
+    }
+    assert_eq!(names(&set), ["p10"]);
+    assert!(set.rollback().is_err());
+  }
+
+  #[test]
+  fn a_lease_reverts_its_layer_lazily_on_decide() {
+    let set = unique_set("lease");
+    set.apply_layer("api", config(vec![http("calm", "/calm")]), None).unwrap();
+    set.apply_layer("api", config(vec![erroring("chaos")]), Some(Duration::from_millis(30))).unwrap();
+    // A second leased update still reverts to the state before the first.
+    set.apply_layer("api", config(vec![erroring("more-chaos")]), Some(Duration::from_millis(30))).unwrap();
+    let mut h = set.handle(None);
+    assert!(h.decide(Protocol::Http, "/", &mut NoHeaders).is_some());
+    assert!(set.next_lease_expiry().is_some());
+    std::thread::sleep(Duration::from_millis(40));
+    assert!(h.decide(Protocol::Http, "/", &mut NoHeaders).is_none());
+    assert_eq!(names(&set), ["calm"]);
+    assert!(set.next_lease_expiry().is_none());
+    assert!(set.state().history.last().unwrap().cause.contains("lease expired"));
+  }
+
+  #[test]
+  fn renewal_extends_a_lease_and_expiry_without_traffic_needs_a_call() {
+    let set = unique_set("renew");
+    assert!(set.renew("api", None).unwrap_err().contains("does not exist"));
+    set.apply_layer("api", config(vec![erroring("chaos")]), Some(Duration::from_secs(3600))).unwrap();
+    // Renewal sets a new deadline from now, with a new TTL when given (shorter here).
+    set.renew("api", Some(Duration::from_millis(150))).unwrap();
+    assert_eq!(set.expire_leases(), 0, "renewed, not yet due");
+    assert!(set.next_lease_expiry().unwrap() <= Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(set.expire_leases(), 1);
+    assert!(names(&set).is_empty());
+    assert!(set.state().layers.is_empty(), "a layer that did not exist before the lease is removed");
+    set.apply_layer("api", config(vec![]), None).unwrap();
+    assert!(set.renew("api", None).unwrap_err().contains("no lease"));
+  }
+
+  #[test]
+  fn a_reverted_layer_that_now_conflicts_is_removed() {
+    let set = unique_set("revert-conflict");
+    set.apply_layer("api", config(vec![http("shared", "/")]), None).unwrap();
+    set.apply_layer("api", config(vec![erroring("chaos")]), Some(Duration::from_millis(20))).unwrap();
+    set.apply(config(vec![http("shared", "/")])).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(set.expire_leases(), 1);
+    assert_eq!(names(&set), ["shared"]);
+    assert!(!set.state().layers.contains_key("api"));
   }
 }

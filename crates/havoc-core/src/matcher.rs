@@ -182,7 +182,14 @@ impl TargetIndex {
       out.insert(usize::from(id));
     }
     match self.shape {
-      Shape::Path { strip_query } => self.find_path(path_of(input, strip_query), out),
+      Shape::Path { strip_query } => {
+        let path = path_of(input, strip_query);
+        self.find_path(path, out);
+        // An outgoing request's absolute URL: targets may name the whole URL or only its path.
+        if let Some(path) = strip_query.then(|| path_of_url(path)).flatten() {
+          self.find_path(path, out);
+        }
+      }
       Shape::Name => self.find_name(input, out),
       Shape::Sql => self.find_sql(input, out),
     }
@@ -252,6 +259,14 @@ fn path_of(input: &str, strip_query: bool) -> &str {
   }
 }
 
+/// The path of an absolute `http(s)://host/path` URL (`/` when it has none).
+fn path_of_url(url: &str) -> Option<&str> {
+  let rest = ["https://", "http://"].iter().find_map(|scheme| {
+    url.get(..scheme.len()).filter(|s| s.eq_ignore_ascii_case(scheme)).map(|_| &url[scheme.len()..])
+  })?;
+  Some(rest.find('/').map_or("/", |slash| &rest[slash..]))
+}
+
 fn fnv1a64_lower(bytes: &[u8]) -> u64 {
   let mut hasher = Fnv1a64::new();
   for &b in bytes {
@@ -309,6 +324,16 @@ mod tests {
     assert!(matches(Protocol::Http, &targets, "/api").is_empty());
     assert_eq!(matches(Protocol::Http, &["/api/users*"], "/api/users/1"), [0]);
     assert!(matches(Protocol::Http, &["/api/users*"], "/api/usersx").is_empty());
+  }
+
+  #[test]
+  fn http_absolute_urls_match_url_and_path_targets() {
+    let targets = ["https://api.example.com/v1/*", "/v1/users", "http://other.test/v1/users", "/v2/*"];
+    assert_eq!(matches(Protocol::Http, &targets, "https://API.example.com/v1/users?page=2"), [0, 1]);
+    assert_eq!(matches(Protocol::Http, &targets, "http://other.test/v1/users"), [1, 2]);
+    assert_eq!(matches(Protocol::Http, &targets, "https://api.example.com"), Vec::<usize>::new());
+    assert_eq!(matches(Protocol::Http, &["/"], "https://api.example.com"), [0]);
+    assert!(matches(Protocol::Http, &targets, "https://api.example.com.evil/v1/x").is_empty());
   }
 
   #[test]

@@ -10,6 +10,7 @@
 mod engine;
 mod sabotage;
 mod limit;
+mod layers;
 mod tools;
 
 use havoc_core::{Config, Issue};
