@@ -154,7 +154,7 @@ test.serial('changing one policy does not restart another: same serial, same liv
   engine.close();
 });
 
-test.serial('halt (engine.close) stops every thread within 100 ms and frees the memory', async (t) => {
+test.serial('engine.close() stops every thread within 100 ms and frees the memory', async (t) => {
   const engine = open(t, {
     config: config(
       { name: 'burn', type: 'resource', cpu_percent: 100 },
@@ -178,6 +178,27 @@ test.serial('halt (engine.close) stops every thread within 100 ms and frees the 
   const after = await cpuPercentOver(300);
   t.true(after < 25, `CPU after the halt: ${after.toFixed(1)}%`);
   watcher.close();
+});
+
+test.serial('halt stops every load within 100 ms, resume starts them again, a lease expiry stops its own', async (t) => {
+  const engine = open(t, { config: config({ name: 'burn', type: 'resource', cpu_cores: 1, cpu_percent: 50 }, { name: 'leak', type: 'resource', ram_max_mb: 32 }) });
+  t.true(await until(() => engine.sabotage().ram.bytesResident === 32 * MB && engine.sabotage().cpu.threads === 1, 10_000));
+  const { threadIds } = engine.sabotage().loads.find((l) => l.policy === 'burn') ?? { threadIds: [] };
+  engine.halt();
+  const stopped = spinUntil(
+    () => engine.sabotage().cpu.threads === 0 && engine.sabotage().ram.bytesResident === 0 && threadIds.every((tid) => !existsSync(`/proc/self/task/${tid}`)),
+    1000,
+  );
+  t.log(`halt: threads gone and memory freed after ${stopped?.toFixed(1)} ms`);
+  t.true(stopped !== undefined && stopped <= 100, `${stopped} ms`);
+  engine.resume();
+  t.true(await until(() => engine.sabotage().ram.bytesResident === 32 * MB && engine.sabotage().cpu.threads === 1, 10_000), 'resume restarts the loads');
+
+  // A leased layer's sabotage ends with its lease, on the engine side; the file layer's stays.
+  engine.applyLayer('api', config({ name: 'leased-leak', type: 'resource', ram_max_mb: 16 }), { ttlMs: 300 });
+  t.true(await until(() => engine.sabotage().ram.bytesResident === 48 * MB, 10_000), 'the leased load starts');
+  t.true(await until(() => engine.sabotage().ram.bytesResident === 32 * MB, 5_000), 'the lease expiry stops only its load');
+  t.deepEqual(engine.sabotage().loads.map((l) => l.policy).sort(), ['burn', 'leak']);
 });
 
 test.serial('the main event loop stays responsive while 1 of 2 cores burns (p99 < 10 ms)', async (t) => {
