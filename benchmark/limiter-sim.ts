@@ -7,6 +7,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AdaptiveLimiter } from 'havoc';
+// A pure helper, compiled here from the source: the simulation's traffic and the chaos wrapper share it.
+import { mulberry32 } from '../src/random.js';
 
 const SERVERS = 50;
 const BASE_BEFORE_MS = 10;
@@ -124,18 +126,6 @@ class NetflixVegas implements Limiter {
     else if (queue > 6 * log) next = this.limit - log;
     this.limit = Math.min(1000, Math.max(1, next));
   }
-}
-
-/** mulberry32: deterministic uniform numbers in [0, 1). */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A binary min-heap of completion times (with their payload index). */
@@ -347,8 +337,8 @@ function main() {
     (random) => new NetflixVegas(random),
   ];
   const results = makers.map((make, i) => {
-    const random = rng(SEED + i * 0); // the same traffic for every algorithm
-    const limiterRandom = rng(SEED + 1);
+    const random = mulberry32(SEED + i * 0); // the same traffic for every algorithm
+    const limiterRandom = mulberry32(SEED + 1);
     return simulate(make(limiterRandom), random);
   });
   const rows = results.map(summarize);

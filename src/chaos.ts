@@ -2,6 +2,7 @@
 // own chance, reproducible with a seed.
 import { setTimeout as delay } from 'node:timers/promises';
 import { HavocError } from './errors.js';
+import { mulberry32 } from './random.js';
 
 export interface ChaosOptions {
   /** Chance in [0, 1] that a call fails with `error` instead of running. Default 0. */
@@ -55,16 +56,4 @@ function findSignal(args: unknown[]): AbortSignal | undefined {
     if (signal instanceof AbortSignal) return signal;
   }
   return undefined;
-}
-
-/** A small, fast 32-bit PRNG: the same seed gives the same rolls. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -397,6 +397,7 @@ pub(crate) static TEST_RAM: Mutex<()> = Mutex::new(());
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::sabotage::test_support::eventually;
 
   fn resource(name: &str) -> Policy {
     Policy { name: name.into(), protocol: Some(Protocol::Resource), target: "all".into(), ..Policy::default() }
@@ -407,16 +408,7 @@ mod tests {
     Arc::new(Snapshot::compile(config, 1, Instant::now()).unwrap())
   }
 
-  fn eventually(what: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !what() {
-      if Instant::now() > deadline {
-        return false;
-      }
-      std::thread::sleep(Duration::from_millis(5));
-    }
-    true
-  }
+
 
   fn cpu(name: &str, percent: u32) -> Policy {
     Policy { cpu_cores: 1, cpu_percent: percent, ..resource(name) }
@@ -506,5 +498,23 @@ mod tests {
     let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
     assert_eq!(paths, ["policies[0].cpuCores", "policies[2].ramMaxMb", "policies[3].ramChunkMb"]);
     assert!(issues[1].message.contains("over the process ceiling"), "{}", issues[1].message);
+  }
+}
+
+/// Polling for the tests of this module and its children: loads start and stop on their own threads.
+#[cfg(test)]
+pub(crate) mod test_support {
+  use std::time::{Duration, Instant};
+
+  /// Whether `what` becomes true within 10 s (polled every 5 ms).
+  pub(crate) fn eventually(what: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !what() {
+      if Instant::now() > deadline {
+        return false;
+      }
+      std::thread::sleep(Duration::from_millis(5));
+    }
+    true
   }
 }

@@ -246,6 +246,7 @@ pub fn reserved() -> u64 {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::sabotage::test_support::eventually;
 
   #[test]
   fn ceiling_takes_the_smallest_limit() {
@@ -264,16 +265,7 @@ mod tests {
     assert_eq!(parse_limit("536870912\n"), Some(512 * MB));
   }
 
-  fn wait_for(what: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !what() {
-      if Instant::now() > deadline {
-        return false;
-      }
-      std::thread::sleep(Duration::from_millis(5));
-    }
-    true
-  }
+
 
   #[test]
   fn leaks_up_to_the_cap_and_frees_on_cancel() {
@@ -282,10 +274,10 @@ mod tests {
     let stats = Arc::new(LoadStats::default());
     let leak = Leak { chunk: 2 * MB, interval: Duration::from_millis(1), cap: Some(5 * MB), deadline: None };
     start(leak, &cancel, &stats);
-    assert!(wait_for(|| stats.ram_resident.load(Ordering::Relaxed) == 5 * MB));
+    assert!(eventually(|| stats.ram_resident.load(Ordering::Relaxed) == 5 * MB));
     assert_eq!(stats.ram_target.load(Ordering::Relaxed), 5 * MB);
     cancel.cancel();
-    assert!(wait_for(|| !stats.ram_running.load(Ordering::SeqCst)));
+    assert!(eventually(|| !stats.ram_running.load(Ordering::SeqCst)));
     assert_eq!(stats.ram_resident.load(Ordering::Relaxed), 0);
   }
 
