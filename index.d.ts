@@ -74,11 +74,8 @@ export declare class NativeRateLimiter {
   get available(): number
 }
 
-/**
- * Ends a call: `outcome` 0 success, 1 dropped, 2 ignore. Returns `limit · 2³² + inflight`
- * afterwards, so the caller can update its gauges without crossing again.
- */
-export declare function adaptiveRelease(slot: number, start: number, outcome: number): number
+/** Ends a call: `outcome` 0 success, 1 dropped, 2 ignore. */
+export declare function adaptiveRelease(slot: number, start: number, outcome: number): void
 
 /**
  * Admits a call through the limiter in `slot`: its start time (an opaque number to pass to

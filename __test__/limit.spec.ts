@@ -165,6 +165,13 @@ test('an adaptive limiter sheds beyond its limit and releases through tokens', a
   t.is(shed.values[0]?.value, 2);
   const gauge = await registry.getSingleMetric('havoc_limiter_limit')!.get();
   t.is(gauge.values[0]?.value, limiter.limit);
+  // The gauges are read when scraped: a call in flight shows before it is released.
+  const inflightNow = async () => (await registry.getSingleMetric('havoc_limiter_inflight')!.get()).values.find((v) => v.labels.name === 'adaptive')?.value;
+  const held = limiter.tryAcquire();
+  t.truthy(held);
+  t.is(await inflightNow(), 1);
+  held!.success();
+  t.is(await inflightNow(), 0);
   t.throws(() => new AdaptiveLimiter({ minLimit: 5, initialLimit: 2 }), { message: /initialLimit \(2\) must lie in \[minLimit, maxLimit\]/ });
 });
 

@@ -27,6 +27,12 @@ export interface HavocMetrics {
    * counter when it is collected, because a labelled `inc()` costs as much as the decision.
    */
   countPass(protocol: string): void;
+  /**
+   * Makes `havoc_limiter_limit{name}` and `havoc_limiter_inflight{name}` read `read()` when
+   * scraped, so they are live rather than as of the last release. `read` returns undefined
+   * once its limiter is gone, which unregisters it.
+   */
+  watchLimiter(name: string, read: () => { limit: number; inflight: number } | undefined): void;
 }
 
 const byRegistry = new WeakMap<Registry, HavocMetrics>();
@@ -41,6 +47,17 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void) =>
     (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) });
   const pendingPasses = new Map<string, number>();
+  const limiters = new Map<string, () => { limit: number; inflight: number } | undefined>();
+  /** Each watched limiter's figures, read once per scrape by whichever gauge collects first. */
+  const readLimiters = (): Map<string, { limit: number; inflight: number }> => {
+    const figures = new Map<string, { limit: number; inflight: number }>();
+    for (const [name, read] of limiters) {
+      const state = read();
+      if (state === undefined) limiters.delete(name);
+      else figures.set(name, state);
+    }
+    return figures;
+  };
   const decisions = (registry.getSingleMetric('havoc_decisions_total') as Counter<'protocol' | 'outcome'> | undefined) ??
     new Counter<'protocol' | 'outcome'>({
       name: 'havoc_decisions_total',
@@ -60,8 +77,12 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     halted: gauge('havoc_halted', '1 while every fault is halted', []),
     clientClosed: counter('havoc_client_closed_total', 'Requests whose client went away during injected latency (status 499)', ['policy', 'protocol']),
     rateLimitRejected: counter('havoc_ratelimit_rejected_total', 'Calls refused by a rate limiter', ['name']),
-    limiterLimit: gauge('havoc_limiter_limit', 'Current concurrency limit of an adaptive limiter', ['name']),
-    limiterInflight: gauge('havoc_limiter_inflight', 'Calls in flight through an adaptive limiter', ['name']),
+    limiterLimit: gauge('havoc_limiter_limit', 'Current concurrency limit of an adaptive limiter', ['name'], function () {
+      for (const [name, { limit }] of readLimiters()) this.labels(name).set(limit);
+    }),
+    limiterInflight: gauge('havoc_limiter_inflight', 'Calls in flight through an adaptive limiter', ['name'], function () {
+      for (const [name, { inflight }] of readLimiters()) this.labels(name).set(inflight);
+    }),
     limiterShed: counter('havoc_limiter_shed_total', 'Calls shed by an adaptive limiter', ['name']),
     bulkheadRejected: counter('havoc_bulkhead_rejected_total', 'Calls refused by a bulkhead', ['name']),
     // Sabotage runs on native threads and changes on its own (warmup end, duration): these
@@ -73,6 +94,9 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
       this.set(sabotageTotals().ramBytes);
     }),
     sabotageTransitions: sabotageCounter(registry),
+    watchLimiter(name, read) {
+      limiters.set(name, read);
+    },
     countPass(protocol) {
       pendingPasses.set(protocol, (pendingPasses.get(protocol) ?? 0) + 1);
     },

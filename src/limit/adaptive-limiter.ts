@@ -32,7 +32,6 @@ interface InternalOptions extends AdaptiveLimiterOptions {
 const SUCCESS = 0;
 const DROPPED = 1;
 const IGNORE = 2;
-const LIMIT_UNIT = 4_294_967_296;
 
 /** A call admitted by {@link AdaptiveLimiter.tryAcquire}. Report how it ended exactly once; later reports are ignored. */
 export class Token {
@@ -87,8 +86,6 @@ export class AdaptiveLimiter {
   readonly #slot: number;
   readonly #isDrop: (error: unknown) => boolean;
   readonly #shed: { inc(): void };
-  readonly #limitGauge: { set(value: number): void };
-  readonly #inflightGauge: { set(value: number): void };
 
   constructor(options: AdaptiveLimiterOptions = {}) {
     this.name = options.name ?? 'default';
@@ -98,9 +95,12 @@ export class AdaptiveLimiter {
     this.#isDrop = options.isDrop ?? isTimeout;
     const metrics = metricsFor(options.registry);
     this.#shed = metrics.limiterShed.labels(this.name);
-    this.#limitGauge = metrics.limiterLimit.labels(this.name);
-    this.#inflightGauge = metrics.limiterInflight.labels(this.name);
-    this.#limitGauge.set(this.#native.limit);
+    // The gauges read the limiter when scraped; a weak reference lets it be collected.
+    const self = new WeakRef(this);
+    metrics.watchLimiter(this.name, () => {
+      const limiter = self.deref();
+      return limiter && { limit: limiter.limit, inflight: limiter.inflight };
+    });
   }
 
   /** The process-wide limiter `name`. The first creation wins; other options later throw. */
@@ -167,10 +167,7 @@ export class AdaptiveLimiter {
 
   /** @internal */
   [release](start: number, outcome: number): void {
-    const state = native.adaptiveRelease(this.#slot, start, outcome);
-    const limit = Math.floor(state / LIMIT_UNIT);
-    this.#limitGauge.set(limit);
-    this.#inflightGauge.set(state - limit * LIMIT_UNIT);
+    native.adaptiveRelease(this.#slot, start, outcome);
   }
 }
 

@@ -242,16 +242,12 @@ pub fn adaptive_try_acquire(slot: u32) -> f64 {
   with(&ADAPTIVE, slot, |limiter| limiter.try_acquire().map_or(-1.0, |start| start as f64)).expect("adaptive limiter slot is live")
 }
 
-/// Ends a call: `outcome` 0 success, 1 dropped, 2 ignore. Returns `limit · 2³² + inflight`
-/// afterwards, so the caller can update its gauges without crossing again.
+/// Ends a call: `outcome` 0 success, 1 dropped, 2 ignore.
 #[napi(catch_unwind)]
-pub fn adaptive_release(slot: u32, start: f64, outcome: u32) -> Result<f64> {
+pub fn adaptive_release(slot: u32, start: f64, outcome: u32) -> Result<()> {
   let outcome = Outcome::from_index(outcome).ok_or_else(|| invalid(format!("unknown outcome {outcome}")))?;
-  let state = with(&ADAPTIVE, slot, |limiter| {
-    limiter.release(start as u64, outcome);
-    limiter.limit() as f64 * 4_294_967_296.0 + limiter.inflight() as f64
-  });
-  Ok(state.expect("adaptive limiter slot is live"))
+  with(&ADAPTIVE, slot, |limiter| limiter.release(start as u64, outcome)).expect("adaptive limiter slot is live");
+  Ok(())
 }
 
 /// A bulkhead; `thresholds` (low, standard, critical) make it a priority bulkhead.
