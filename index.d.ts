@@ -109,12 +109,6 @@ export declare function checkConfig(configJson: string): Array<NativeIssue>
  */
 export declare function decide(key: number, target: unknown, headers: unknown): number
 
-/**
- * Reverts the layers whose lease ran out; returns the ms until the next lease runs out, or
- * -1 when no lease is left.
- */
-export declare function expireLeases(set: string): number
-
 /** Like `normalizeSql`, with every literal replaced by `?`. */
 export declare function fingerprintSql(sql: string): string
 

@@ -847,7 +847,6 @@ module.exports.bulkheadRelease = nativeBinding.bulkheadRelease
 module.exports.bulkheadTryAcquire = nativeBinding.bulkheadTryAcquire
 module.exports.checkConfig = nativeBinding.checkConfig
 module.exports.decide = nativeBinding.decide
-module.exports.expireLeases = nativeBinding.expireLeases
 module.exports.fingerprintSql = nativeBinding.fingerprintSql
 module.exports.fnv1a64 = nativeBinding.fnv1a64
 module.exports.haltSet = nativeBinding.haltSet

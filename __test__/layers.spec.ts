@@ -82,3 +82,18 @@ test('leases: bad TTLs are TypeErrors, renewing without a lease is a HavocError,
   t.true(e.removeLayer('api'));
   t.false(e.removeLayer('api'));
 });
+
+test('a lease runs out on the engine side even while the event loop is blocked', (t) => {
+  const e = engine();
+  e.update(layer('steady'));
+  e.applyLayer('api', layer('leased'), { ttlMs: 100 });
+  t.deepEqual(e.policies().map((p) => p.name).sort(), ['leased', 'steady']);
+  // Block this thread well past the TTL: no JS timer can run, and nothing here decides.
+  const until = Date.now() + 400;
+  while (Date.now() < until) {
+    // busy
+  }
+  // Reading the policies does not expire anything itself: the native lease thread did.
+  t.deepEqual(e.policies().map((p) => p.name), ['steady']);
+  t.regex(e.state().history.at(-1)?.cause ?? '', /lease expired on layer\(s\) api/);
+});

@@ -119,29 +119,6 @@ function checkTtl(ttlMs: number | undefined): void {
   }
 }
 
-// One lease timer per set and thread: it reverts expired layers even when no request comes.
-const leaseTimers = new Map<string, NodeJS.Timeout>();
-
-/**
- * Makes this thread revert set `set`'s leased layers when they run out (for leases taken in
- * another thread, which may end before its timer fires).
- */
-export function watchLeases(set: string): void {
-  scheduleLeaseExpiry(set, native.expireLeases(set));
-}
-
-function scheduleLeaseExpiry(set: string, inMs: number): void {
-  clearTimeout(leaseTimers.get(set));
-  leaseTimers.delete(set);
-  if (inMs < 0) return;
-  const timer = setTimeout(() => {
-    leaseTimers.delete(set);
-    scheduleLeaseExpiry(set, native.expireLeases(set));
-  }, Math.ceil(inMs) + 1);
-  timer.unref();
-  leaseTimers.set(set, timer);
-}
-
 /** The warmup used when neither the engine nor the configuration sets one. */
 export function defaultWarmupMs(): number {
   return process.env.NODE_ENV === 'production' ? 10_000 : 0;
@@ -208,7 +185,6 @@ export class Engine {
     const issues = native.applyLayer(this.name, layer, JSON.stringify({ ...validated, warmupDuration }), options.ttlMs);
     if (issues.length > 0) throw new ConfigError(issues);
     if (!this.#seeded && validated.seed !== undefined) this.#native.reseed(validated.seed);
-    if (options.ttlMs !== undefined) scheduleLeaseExpiry(this.name, native.expireLeases(this.name));
     this.refreshMetrics();
   }
 
@@ -225,9 +201,7 @@ export class Engine {
     this.#assertOpen();
     checkTtl(ttlMs);
     try {
-      const left = native.renewLease(this.name, layer, ttlMs);
-      scheduleLeaseExpiry(this.name, native.expireLeases(this.name));
-      return left;
+      return native.renewLease(this.name, layer, ttlMs);
     } catch (error) {
       throw new HavocError((error as Error).message);
     }
@@ -255,7 +229,6 @@ export class Engine {
     } catch (error) {
       throw new HavocError((error as Error).message);
     }
-    scheduleLeaseExpiry(this.name, native.expireLeases(this.name));
     this.refreshMetrics();
   }
 

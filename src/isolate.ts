@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { register as defaultRegistry } from 'prom-client';
 import type { ControlPlane, ControlPlaneOptions } from './control-plane.js';
-import { watchLeases, type Engine } from './engine.js';
+import type { Engine } from './engine.js';
 import { ConfigError, HavocError, type ConfigIssue } from './errors.js';
 import type { Config } from './types.js';
 import type { ConfigWatcher, WatchOptions } from './watch.js';
@@ -85,8 +85,6 @@ export const isolated = {
           case 'reload':
             engine.metrics.configReloads.labels(message.source, message.result).inc();
             engine.refreshMetrics();
-            // A lease taken in the worker must still run out if the worker is gone by then.
-            watchLeases(engine.name);
             break;
           default:
             break;

@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Cache};
@@ -313,6 +313,8 @@ pub struct PolicySet {
   state: Mutex<State>,
   /// The CPU and RAM loads of this set's resource policies, reconciled on every publish.
   sabotage: Sabotage,
+  /// Wakes the lease watcher when `next_expiry` changes; the flag says it was started.
+  lease_watch: (Mutex<bool>, Condvar),
 }
 
 impl PolicySet {
@@ -326,6 +328,7 @@ impl PolicySet {
       next_expiry: AtomicU64::new(NO_LEASE),
       state: Mutex::new(State::default()),
       sabotage: Sabotage::default(),
+      lease_watch: (Mutex::new(false), Condvar::new()),
     }
   }
 
@@ -510,7 +513,43 @@ impl PolicySet {
       .map(|lease| lease.expires_at.saturating_duration_since(self.started).as_nanos().min(u128::from(NO_LEASE - 1)) as u64)
       .min()
       .unwrap_or(NO_LEASE);
+    // Stored and signalled under the watcher's mutex, so the watcher cannot miss a change
+    // between reading `next_expiry` and going to sleep.
+    let mut started = self.lease_watch.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     self.next_expiry.store(next, Ordering::Relaxed);
+    if next != NO_LEASE && !*started {
+      *started = true;
+      let name = self.name.clone();
+      // Sets live in the process-wide registry for good, so the watcher can hold one.
+      let spawned = std::thread::Builder::new().name("havoc-leases".into()).spawn(move || PolicySet::named(&name).watch_leases());
+      if spawned.is_err() {
+        *started = false; // no thread to be had: `decide` still expires leases lazily
+      }
+    }
+    self.lease_watch.1.notify_all();
+  }
+
+  /// The lease watcher: a native thread that reverts leased layers when they run out, so the
+  /// dead-man's switch holds with no traffic, no JS timer and even a blocked event loop.
+  fn watch_leases(&self) {
+    let (lock, wake) = &self.lease_watch;
+    let mut guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+      let at = self.next_expiry.load(Ordering::Relaxed);
+      if at == NO_LEASE {
+        guard = wake.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner());
+        continue;
+      }
+      let now = self.started.elapsed().as_nanos().min(u128::from(NO_LEASE - 1)) as u64;
+      if now < at {
+        guard = wake.wait_timeout(guard, Duration::from_nanos(at - now)).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+        continue;
+      }
+      // Expiring publishes, which signals this mutex: release it first.
+      drop(guard);
+      self.expire_leases();
+      guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    }
   }
 
   /// The one place an effective set is published: merges `layers`, compiles, swaps the
@@ -947,7 +986,7 @@ mod tests {
   }
 
   #[test]
-  fn renewal_extends_a_lease_and_expiry_without_traffic_needs_a_call() {
+  fn renewal_extends_a_lease_and_the_watcher_expires_it_without_traffic() {
     let set = unique_set("renew");
     assert!(set.renew("api", None).unwrap_err().contains("does not exist"));
     set.apply_layer("api", config(vec![erroring("chaos")]), Some(Duration::from_secs(3600))).unwrap();
@@ -955,9 +994,12 @@ mod tests {
     set.renew("api", Some(Duration::from_millis(150))).unwrap();
     assert_eq!(set.expire_leases(), 0, "renewed, not yet due");
     assert!(set.next_lease_expiry().unwrap() <= Duration::from_millis(150));
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(set.expire_leases(), 1);
-    assert!(names(&set).is_empty());
+    // Nobody decides and nobody calls `expire_leases`: the watcher thread reverts the layer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !names(&set).is_empty() && Instant::now() < deadline {
+      std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(names(&set).is_empty(), "the lease watcher reverted the layer");
     assert!(set.state().layers.is_empty(), "a layer that did not exist before the lease is removed");
     set.apply_layer("api", config(vec![]), None).unwrap();
     assert!(set.renew("api", None).unwrap_err().contains("no lease"));
@@ -969,8 +1011,11 @@ mod tests {
     set.apply_layer("api", config(vec![http("shared", "/")]), None).unwrap();
     set.apply_layer("api", config(vec![erroring("chaos")]), Some(Duration::from_millis(20))).unwrap();
     set.apply(config(vec![http("shared", "/")])).unwrap();
-    std::thread::sleep(Duration::from_millis(30));
-    assert_eq!(set.expire_leases(), 1);
+    // The lease watcher expires it (an explicit call would do the same, whichever comes first).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while set.state().layers.contains_key("api") && Instant::now() < deadline {
+      std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(names(&set), ["shared"]);
     assert!(!set.state().layers.contains_key("api"));
   }

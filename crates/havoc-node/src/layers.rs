@@ -60,15 +60,6 @@ pub fn rollback_set(set: String) -> Result<()> {
   PolicySet::named(&set).rollback().map(|_| ()).map_err(|message| Error::new(Status::GenericFailure, message))
 }
 
-/// Reverts the layers whose lease ran out; returns the ms until the next lease runs out, or
-/// -1 when no lease is left.
-#[napi(catch_unwind)]
-pub fn expire_leases(set: String) -> f64 {
-  let set = PolicySet::named(&set);
-  set.expire_leases();
-  set.next_lease_expiry().map_or(-1.0, |left| left.as_secs_f64() * 1000.0)
-}
-
 /// The set's layers, leases, halt flag and history as JSON.
 #[napi(catch_unwind)]
 pub fn set_state(set: String) -> String {
