@@ -85,3 +85,14 @@ test('isolated watcher: loads, reloads and reports errors to the application thr
   t.deepEqual(engine.policies().map((p) => p.name), ['second']);
   t.is((await engine.metrics.configReloads.get()).values.find((v) => v.labels.result === 'error')?.value, 1);
 });
+
+test('isolated control plane: updates made in the worker keep the engine warmupMs override', async (t) => {
+  const engine = new Engine({ name: setName('isolate'), warmupMs: 3_600_000, registry: new Registry() });
+  const plane = await startControlPlane(engine, { isolate: true, token: '' });
+  t.teardown(() => plane.close());
+  const res = await fetch(`${plane.url}/havoc/policies`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: yaml('held-back') });
+  t.is(res.status, 200);
+  t.deepEqual(engine.policies().map((p) => p.name), ['held-back']);
+  t.is(engine.decide('http', '/x'), null, 'still warming up, as the application engine says');
+  t.true(engine.warmupRemainingMs > 3_000_000);
+});

@@ -280,6 +280,11 @@ export class Engine {
     return this.#current().version;
   }
 
+  /** This handle's `warmupMs` override, if it was given one. */
+  get warmupMs(): number | undefined {
+    return this.#warmupMs;
+  }
+
   /** Milliseconds until faults may fire (0 once warm). */
   get warmupRemainingMs(): number {
     return this.#native.warmupRemainingMs();

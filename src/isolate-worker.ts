@@ -11,7 +11,8 @@ const port = parentPort;
 const job = workerData as IsolatedJob;
 const send = (message: WorkerMessage): void => port.postMessage(message);
 // The worker's own registry is never exported: counts are reported to the application thread.
-const engine = new Engine({ name: job.set, registry: new Registry() });
+// The same overrides as the application's engine, so an update made here means the same.
+const engine = new Engine({ name: job.set, warmupMs: job.warmupMs, registry: new Registry() });
 
 async function main(): Promise<() => Promise<void> | void> {
   if (job.kind === 'control-plane') {

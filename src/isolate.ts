@@ -13,8 +13,8 @@ import type { ConfigWatcher, WatchOptions } from './watch.js';
 
 /** What the worker is told to run. */
 export type IsolatedJob =
-  | { kind: 'control-plane'; set: string; host?: string; port?: number; token?: string }
-  | { kind: 'watch'; set: string; path: string; debounceMs?: number };
+  | { kind: 'control-plane'; set: string; warmupMs?: number; host?: string; port?: number; token?: string }
+  | { kind: 'watch'; set: string; warmupMs?: number; path: string; debounceMs?: number };
 
 /** Messages from the worker. */
 export type WorkerMessage =
@@ -64,7 +64,7 @@ function closeWorker(worker: Worker): Promise<void> {
 export const isolated = {
   async controlPlane(engine: Engine, options: ControlPlaneOptions): Promise<ControlPlane> {
     const registry = options.registry ?? defaultRegistry;
-    const worker = spawn({ kind: 'control-plane', set: engine.name, host: options.host, port: options.port, token: options.token });
+    const worker = spawn({ kind: 'control-plane', set: engine.name, warmupMs: engine.warmupMs, host: options.host, port: options.port, token: options.token });
     const url = await new Promise<string>((resolve, reject) => {
       worker.on('error', reject);
       worker.on('message', (message: WorkerMessage) => {
@@ -95,7 +95,7 @@ export const isolated = {
   },
 
   watch(engine: Engine, path: string, options: WatchOptions): ConfigWatcher {
-    const worker = spawn({ kind: 'watch', set: engine.name, path, debounceMs: options.debounceMs });
+    const worker = spawn({ kind: 'watch', set: engine.name, warmupMs: engine.warmupMs, path, debounceMs: options.debounceMs });
     worker.unref();
     let settle: (error?: Error) => void = () => undefined;
     const ready = new Promise<void>((resolve, reject) => {
