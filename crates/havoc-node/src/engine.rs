@@ -24,7 +24,7 @@ thread_local! {
 }
 
 /// Reads a JS string into `buf` (grown when needed) without allocating on the common path.
-unsafe fn read_utf8<'b>(env: sys::napi_env, value: sys::napi_value, buf: &'b mut Vec<u8>) -> Option<&'b str> {
+unsafe fn read_utf8(env: sys::napi_env, value: sys::napi_value, buf: &mut Vec<u8>) -> Option<&str> {
   let mut len = 0usize;
   if sys::napi_get_value_string_utf8(env, value, buf.as_mut_ptr().cast(), buf.len(), &mut len) != sys::Status::napi_ok {
     return None;
