@@ -33,7 +33,6 @@ let grpcModule: GrpcModule | undefined;
 
 /** The application's @grpc/grpc-js, loaded when an interceptor is first created. */
 function grpc(): GrpcModule {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   grpcModule ??= require('@grpc/grpc-js') as GrpcModule;
   return grpcModule;
 }

@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 import type { Decision, Engine } from '../engine.js';
 import { HavocError } from '../errors.js';
+import { optionalPeer } from '../peer.js';
 import { decide } from './contract.js';
 import { OrderedDelays } from './ordered.js';
 
@@ -113,18 +114,9 @@ function isPipeline(stream: unknown): stream is PipelineStream {
 }
 
 type ReplyErrorClass = new (message: string) => Error;
-let replyErrorClass: ReplyErrorClass | null | undefined;
-
 /** A server error reply, as ioredis's own `ReplyError` when it can be loaded. */
 function replyError(body?: string): Error {
-  if (replyErrorClass === undefined) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      replyErrorClass = (require('ioredis') as { ReplyError?: ReplyErrorClass }).ReplyError ?? null;
-    } catch {
-      replyErrorClass = null;
-    }
-  }
+  const ReplyError = optionalPeer<{ ReplyError?: ReplyErrorClass }>('ioredis')?.ReplyError;
   const message = body || DEFAULT_REDIS_ERROR;
-  return replyErrorClass ? new replyErrorClass(message) : Object.assign(new Error(message), { name: 'ReplyError' });
+  return ReplyError ? new ReplyError(message) : Object.assign(new Error(message), { name: 'ReplyError' });
 }

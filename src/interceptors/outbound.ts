@@ -62,8 +62,7 @@ function errorResponse(decision: Decision): Response {
 export function chaosDispatcher(engine: Engine, base?: Dispatcher): Dispatcher {
   let undici: typeof import('undici');
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    undici = require('undici') as typeof import('undici');
+      undici = require('undici') as typeof import('undici');
   } catch (error) {
     throw new HavocError('chaosDispatcher needs the "undici" package: npm install undici', { cause: error });
   }

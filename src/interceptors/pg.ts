@@ -5,6 +5,7 @@
 import type { Client, Pool, PoolClient } from 'pg';
 import type { Engine } from '../engine.js';
 import { HavocError } from '../errors.js';
+import { optionalPeer } from '../peer.js';
 import { SqlSession, sqlFault } from './sql-session.js';
 
 type QueryFn = (this: unknown, config: unknown, values?: unknown, callback?: unknown) => unknown;
@@ -116,25 +117,11 @@ function guard(fn: () => unknown, onError?: (error: Error) => void): void {
 }
 
 type DatabaseErrorClass = new (message: string, length: number, name: 'error') => Error & Record<string, unknown>;
-let databaseErrorClass: DatabaseErrorClass | null | undefined;
-
-/** pg's own DatabaseError class (from the application's `pg`), when it can be loaded. */
-function loadDatabaseError(): DatabaseErrorClass | null {
-  if (databaseErrorClass === undefined) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      databaseErrorClass = (require('pg') as { DatabaseError?: DatabaseErrorClass }).DatabaseError ?? null;
-    } catch {
-      databaseErrorClass = null;
-    }
-  }
-  return databaseErrorClass;
-}
-
 /** A DatabaseError as the server would have sent it, for the policy's `error_code`. */
 export function databaseError(code: number, body?: string): Error {
   const fault = sqlFault(code, body);
-  const Class = loadDatabaseError();
+  // pg's own DatabaseError class (from the application's `pg`), so `instanceof` holds.
+  const Class = optionalPeer<{ DatabaseError?: DatabaseErrorClass }>('pg')?.DatabaseError;
   const error: Error & Record<string, unknown> = Class
     ? new Class(fault.message, fault.message.length, 'error')
     : (Object.assign(new Error(fault.message), { name: 'error' }) as Error & Record<string, unknown>);
