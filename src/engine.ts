@@ -55,10 +55,13 @@ const POLICY_UNIT = 8;
 const LATENCY_UNIT = 16384;
 const MAX_POLICY_SLOTS = 2048;
 
+/** The snapshot this handle decides against, as `#unpack` needs it. */
 interface Table {
-  version: number;
+  /** By slot, as the packed decision names them. */
   policies: Policy[];
   errorCodes: number[];
+  /** By name, for what a `Decision` does not carry (the stream roll mode). */
+  byName: Map<string, Policy>;
 }
 
 interface SnapshotJson {
@@ -261,7 +264,7 @@ export class Engine {
    * table the decision was read against; `''` (per-call) when unknown.
    */
   streamRollMode(decision: Decision): StreamRollMode {
-    return this.#table?.policies.find((p) => p.name === decision.policy)?.streamRollMode ?? '';
+    return this.#table?.byName.get(decision.policy)?.streamRollMode ?? '';
   }
 
   /** The policies in force, optionally of one protocol. */
@@ -332,7 +335,8 @@ export class Engine {
     const flags = packed % POLICY_UNIT;
     if (flags & FLAG_STALE || this.#table === null) {
       const snapshot = JSON.parse(this.#native.table()) as SnapshotJson;
-      this.#table = { version: snapshot.version, policies: snapshot.config.policies, errorCodes: snapshot.errorCodes };
+      const { policies } = snapshot.config;
+      this.#table = { policies, errorCodes: snapshot.errorCodes, byName: new Map(policies.map((p) => [p.name, p])) };
     }
     const slot = Math.floor(packed / POLICY_UNIT) % MAX_POLICY_SLOTS;
     const policy = this.#table.policies[slot];
