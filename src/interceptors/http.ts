@@ -31,7 +31,7 @@ export function decideRequest(engine: Engine, url: string | undefined, req: Inco
  * Destroys the connection with a TCP reset, so the client sees `ECONNRESET` rather than a
  * clean end of stream or a response.
  */
-export function resetSocket(socket: Socket | null | undefined): void {
+function resetSocket(socket: Socket | null | undefined): void {
   if (!socket || socket.destroyed) return;
   if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
   else socket.destroy();

@@ -102,7 +102,7 @@ function fail(command: Command, error: MysqlError): void {
 }
 
 /** A server error for the policy's `error_code` (a MySQL errno; 0 → 1053 ER_SERVER_SHUTDOWN). */
-export function mysqlError(code: number, body?: string, sql?: string): MysqlError {
+function mysqlError(code: number, body?: string, sql?: string): MysqlError {
   const fault = sqlFault(code, body);
   const error = new Error(fault.message) as MysqlError;
   error.code = fault.mysqlCode;

@@ -118,7 +118,7 @@ function guard(fn: () => unknown, onError?: (error: Error) => void): void {
 
 type DatabaseErrorClass = new (message: string, length: number, name: 'error') => Error & Record<string, unknown>;
 /** A DatabaseError as the server would have sent it, for the policy's `error_code`. */
-export function databaseError(code: number, body?: string): Error {
+function databaseError(code: number, body?: string): Error {
   const fault = sqlFault(code, body);
   // pg's own DatabaseError class (from the application's `pg`), so `instanceof` holds.
   const Class = optionalPeer<{ DatabaseError?: DatabaseErrorClass }>('pg')?.DatabaseError;

@@ -11,7 +11,7 @@ type StatementKind = 'begin' | 'end' | 'rollback-to' | 'other';
 const LEADING_WORDS = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/|\()*([A-Za-z]+)(?:\s+([A-Za-z]+))?(?:\s+([A-Za-z]+))?/;
 
 /** Classifies a raw statement by its first words (no N-API call, no normalization). */
-export function statementKind(sql: string): StatementKind {
+function statementKind(sql: string): StatementKind {
   const words = LEADING_WORDS.exec(sql);
   if (words === null) return 'other';
   const first = (words[1] ?? '').toUpperCase();
@@ -90,7 +90,7 @@ const FAULTS: ReadonlyMap<number, SqlFault> = new Map<number, SqlFault>([
 ]);
 
 /** The error code 0 stands for. */
-export const DEFAULT_SQL_ERROR = 1053;
+const DEFAULT_SQL_ERROR = 1053;
 
 /** The fault for a policy's `error_code` (0 → 1053, admin shutdown); unknown codes keep their errno. */
 export function sqlFault(code: number, body?: string): SqlFault {
