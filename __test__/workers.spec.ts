@@ -58,3 +58,53 @@ test('loading the addon in workers and terminating them repeatedly neither crash
   const growthMb = (process.memoryUsage().rss - before) / 2 ** 20;
   t.true(growthMb < 64, `RSS grew ${growthMb.toFixed(1)} MB over 40 worker lifetimes`);
 });
+
+test('halts, resumes and slot-moving updates from another thread never break or misattribute a decision', async (t) => {
+  // The worker decides against a set whose names swap slots on every update, while this
+  // thread halts and resumes it: each fault must name the policy of the requested target, with
+  // that policy's code, and no decision may throw.
+  const name = `halt-race-${process.pid}`;
+  const forward = Array.from({ length: 20 }, (_, i) =>
+    policy({ name: `p${i}`, type: 'http', target: `/a/${i}`, errorChance: 1, errorCode: 500 + i }),
+  );
+  const reversed = [...forward].reverse();
+  const main = new Engine({ name, config: config(...forward) });
+  const worker = new Worker(
+    `const { Engine } = require('havoc');
+     const { parentPort } = require('node:worker_threads');
+     const engine = new Engine({ name: ${JSON.stringify(name)} });
+     let fired = 0, wrong = 0, first = null;
+     for (let n = 0; n < 400000; n++) {
+       const i = n % 20;
+       const d = engine.decide('http', '/a/' + i);
+       if (d === null) continue;
+       fired++;
+       if (d.policy !== 'p' + i || d.error === null || d.error.code !== 500 + i) {
+         wrong++;
+         first ??= { target: '/a/' + i, decision: d };
+       }
+     }
+     parentPort.postMessage({ fired, wrong, first });`,
+    { eval: true },
+  );
+  let done = false;
+  const result = new Promise<{ fired: number; wrong: number; first: unknown }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  }).finally(() => (done = true));
+  let rounds = 0;
+  while (!done) {
+    for (let i = 0; i < 20; i++, rounds++) {
+      main.update(config(...(rounds % 2 === 0 ? reversed : forward)));
+      main.halt();
+      main.resume();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const { fired, wrong, first } = await result;
+  await worker.terminate();
+  t.log(`${fired} faults decided in the worker across ${rounds} update/halt/resume rounds`);
+  t.is(wrong, 0, `first misattributed decision: ${JSON.stringify(first)}`);
+  t.true(fired > 0);
+  t.true(rounds > 0);
+});

@@ -1,5 +1,6 @@
 use std::cell::RefCell;
 use std::ptr;
+use std::sync::Arc;
 
 use havoc_core::{Headers, PolicySet, Protocol};
 use napi::bindgen_prelude::*;
@@ -161,15 +162,17 @@ impl NativeEngine {
     with_slot(self.slot, |slot| slot.handle.reseed(seed as u64));
   }
 
-  /// The snapshot this handle decides against, as JSON: `{ version, errorCodes, config }`.
-  /// Reading it clears the stale flag of [`decide`].
+  /// The snapshot this handle's last fault was decided on (before any, the current one), as
+  /// JSON: `{ version, errorCodes, config }`. Reading it clears the stale flag of [`decide`].
   #[napi(catch_unwind)]
   pub fn table(&self) -> String {
     with_slot(self.slot, |slot| {
-      let snapshot = slot.handle.snapshot();
-      let json = snapshot_json(snapshot);
+      let snapshot = match slot.handle.decided_on() {
+        Some(decided_on) => Arc::clone(decided_on),
+        None => Arc::clone(slot.handle.snapshot()),
+      };
       slot.table_version = Some(snapshot.version);
-      json
+      snapshot_json(&snapshot)
     })
     .unwrap_or_default()
   }
@@ -221,7 +224,9 @@ pub fn decide(key: u32, target: Unknown, headers: Unknown) -> f64 {
     if d.drop {
       packed += FLAG_DROP;
     }
-    if slot.table_version != Some(slot.handle.snapshot().version) {
+    // The decision names a slot of the snapshot it was made on, which may already have been
+    // replaced by another thread; JS re-reads `table()`, which serves that same snapshot.
+    if slot.table_version != slot.handle.decided_on().map(|s| s.version) {
       packed += FLAG_STALE;
     }
     packed
