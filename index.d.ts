@@ -53,8 +53,8 @@ export declare class NativeEngine {
   apply(configJson: string): Array<NativeIssue>
   reseed(seed: number): void
   /**
-   * The snapshot this handle decides against, as JSON: `{ version, errorCodes, config }`.
-   * Reading it clears the stale flag of [`decide`].
+   * The snapshot this handle's last fault was decided on (before any, the current one), as
+   * JSON: `{ version, errorCodes, config }`. Reading it clears the stale flag of [`decide`].
    */
   table(): string
   /** The set's current snapshot as JSON, without touching this handle's cache. */
@@ -66,6 +66,10 @@ export declare class NativeEngine {
 /** A token bucket. The hot call is [`rate_limiter_try`]. */
 export declare class NativeRateLimiter {
   constructor(rate: number, perMs: number, burst: number)
+  /** A bucket whose clock stands at 0 until [`set_clock_ms`](Self::set_clock_ms) moves it. */
+  static withManualClock(rate: number, perMs: number, burst: number): NativeRateLimiter
+  /** Moves a manual clock forward to `ms` (never back). */
+  setClockMs(ms: number): void
   /** The process-wide bucket `name`: created by the first caller, the same one afterwards. */
   static shared(name: string, rate: number, perMs: number, burst: number): NativeRateLimiter
   get slot(): number

@@ -1,4 +1,6 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import readline from 'node:readline';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import test from 'ava';
@@ -43,10 +45,17 @@ test('bad rate limiter options are refused precisely', (t) => {
 });
 
 test('acquire waits for its token and is abortable while it waits', async (t) => {
-  const limiter = new RateLimiter({ rate: 4, per: '1s', burst: 1 });
+  // The bucket's clock moves only when told, so a busy machine cannot refill it behind the test.
+  const limiter = RateLimiter.withManualClock({ rate: 4, per: '1s', burst: 1 });
   await limiter.acquire();
-  t.false(limiter.tryAcquire(), 'the bucket is empty for the next 250 ms');
-  await limiter.acquire();
+  t.false(limiter.tryAcquire(), 'the bucket is empty until 250 ms have passed on its clock');
+  t.is(limiter.retryAfterMs(), 250);
+  let admitted = false;
+  const refilled = limiter.acquire().then(() => (admitted = true));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.false(admitted, 'a timer that ran out does not admit while the bucket is still empty');
+  limiter.setClockMs(250);
+  await refilled;
   t.false(limiter.tryAcquire(), 'the token the wait ended for was taken');
   const slow = new RateLimiter({ rate: 1, per: '1m', burst: 1 });
   await slow.acquire();
@@ -230,17 +239,23 @@ test('a Redis-backed limit is shared by two Node processes', async (t) => {
   const key = `havoc:test:limit:${process.pid}`;
   await client.del(key);
   client.disconnect();
-  const child = path.join(__dirname, 'fixtures', 'redis-limit-child.js');
+  const childFile = path.join(__dirname, 'fixtures', 'redis-limit-child.js');
+  const children = [0, 1].map(() => {
+    const child = spawn(process.execPath, [childFile, redisUrl, key, '3000'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = readline.createInterface({ input: child.stdout });
+    const next = () => once(lines, 'line').then(([line]) => String(line));
+    const exited = once(child, 'exit');
+    return { child, next, exited };
+  });
+  // Barrier: the window starts when both are connected, not on a wall-clock deadline.
+  t.deepEqual(await Promise.all(children.map((c) => c.next())), ['ready', 'ready']);
   const started = Date.now();
-  const until = started + 3000; // leaves room for both processes to start on a busy machine
-  const run = () =>
-    new Promise<number>((resolve, reject) =>
-      execFile(process.execPath, [child, redisUrl, key, String(until)], (error, stdout, stderr) =>
-        error ? reject(new Error(`${String(error)}\n${stderr}`)) : resolve(Number(stdout)),
-      ),
-    );
-  const [a, b] = await Promise.all([run(), run()]);
+  for (const c of children) c.child.stdin.end('go\n');
+  const [a, b] = (await Promise.all(children.map((c) => c.next()))).map(Number) as [number, number];
   const elapsedS = (Date.now() - started) / 1000;
+  const codes = await Promise.all(children.map((c) => c.exited.then(([code]) => code)));
+  t.deepEqual(codes, [0, 0]);
+  // The parent's elapsed time contains both children's windows: an upper bound on the refill.
   const bound = 10 + 50 * elapsedS + 1;
   t.log(`process A ${a}, process B ${b}, total ${a + b} in ${elapsedS.toFixed(2)} s (bound ${bound.toFixed(0)})`);
   t.true(a + b <= bound);

@@ -87,6 +87,17 @@ export class RateLimiter {
     return new RateLimiter(internal);
   }
 
+  /**
+   * A local bucket on a clock that moves only by `setClockMs`, for tests that must not depend
+   * on how fast the machine runs. `acquire` still waits on real timers for the time it computes.
+   */
+  static withManualClock(options: Omit<RateLimiterOptions, 'store'>): RateLimiter & { setClockMs(ms: number): void } {
+    const spec = resolveSpec(options);
+    const handle = native.NativeRateLimiter.withManualClock(spec.rate, spec.perMs, spec.burst);
+    const limiter = new RateLimiter({ ...options, [nativeHandle]: handle } as InternalOptions);
+    return Object.assign(limiter, { setClockMs: (ms: number) => handle.setClockMs(ms) });
+  }
+
   /** Takes `cost` tokens if they are there; never waits. */
   tryAcquire(cost = 1): boolean {
     checkCost(cost);

@@ -89,6 +89,8 @@ fn refusal_ms(refusal: Refusal) -> f64 {
 #[napi]
 pub struct NativeRateLimiter {
   slot: u32,
+  /// Set when the bucket runs on a clock moved by hand (tests).
+  manual_clock: Option<Arc<FakeClock>>,
 }
 
 #[napi]
@@ -96,14 +98,30 @@ impl NativeRateLimiter {
   #[napi(constructor)]
   pub fn new(rate: f64, per_ms: f64, burst: f64) -> Result<Self> {
     let bucket = TokenBucket::new(bucket_options(rate, per_ms, burst)?).map_err(invalid)?;
-    Ok(NativeRateLimiter { slot: insert(&BUCKETS, Arc::new(bucket)) })
+    Ok(NativeRateLimiter { slot: insert(&BUCKETS, Arc::new(bucket)), manual_clock: None })
+  }
+
+  /// A bucket whose clock stands at 0 until [`set_clock_ms`](Self::set_clock_ms) moves it.
+  #[napi(factory)]
+  pub fn with_manual_clock(rate: f64, per_ms: f64, burst: f64) -> Result<Self> {
+    let clock = Arc::new(FakeClock::new(0));
+    let bucket = TokenBucket::with_clock(bucket_options(rate, per_ms, burst)?, clock.clone() as Arc<dyn Clock>).map_err(invalid)?;
+    Ok(NativeRateLimiter { slot: insert(&BUCKETS, Arc::new(bucket)), manual_clock: Some(clock) })
+  }
+
+  /// Moves a manual clock forward to `ms` (never back).
+  #[napi]
+  pub fn set_clock_ms(&self, ms: f64) -> Result<()> {
+    let clock = self.manual_clock.as_ref().ok_or_else(|| invalid("this limiter runs on the real clock".into()))?;
+    clock.set_ns((ms * 1e6).round() as u64);
+    Ok(())
   }
 
   /// The process-wide bucket `name`: created by the first caller, the same one afterwards.
   #[napi(factory)]
   pub fn shared(name: String, rate: f64, per_ms: f64, burst: f64) -> Result<Self> {
     let bucket = shared_bucket(&name, bucket_options(rate, per_ms, burst)?).map_err(invalid)?;
-    Ok(NativeRateLimiter { slot: insert(&BUCKETS, bucket) })
+    Ok(NativeRateLimiter { slot: insert(&BUCKETS, bucket), manual_clock: None })
   }
 
   #[napi(getter)]
