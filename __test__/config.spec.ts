@@ -419,9 +419,7 @@ test('aliases are refused at the first alias: no billion laughs', (t) => {
 
 test('text over 5 MiB is refused before parsing', (t) => {
   const text = `version: 1\n#${'x'.repeat(5 * 1024 * 1024)}\n`;
-  const started = Date.now();
   const found = issues(t, () => parseConfig(text));
-  t.true(Date.now() - started < 1000);
   t.deepEqual(found, [{ path: '', message: 'config is too large: 5.0 MiB (5242893 bytes); the limit is 5 MiB (5242880 bytes)' }]);
   // The limit is in bytes, not characters: 2.7 M two-byte characters are over it.
   t.is(issues(t, () => parseConfig(`# ${'é'.repeat(2_700_000)}`, { format: 'json' })).length, 1);
@@ -443,12 +441,11 @@ test('a YAML syntax error carries its line and the parser message', (t) => {
 });
 
 test('deep nesting is refused early instead of hanging or exhausting the heap', (t) => {
-  const started = Date.now();
+  // A parser driven into the deep structure would hang or run out of heap: the test's timeout.
   for (const text of [`a: ${'['.repeat(200_000)}`, `${'- '.repeat(200_000)}x`, `a: ${'? '.repeat(200_000)}`]) {
     const [issue] = issues(t, () => parseConfig(text));
     t.regex(issue?.message ?? '', /nesting is deeper than 64 levels/);
   }
-  t.true(Date.now() - started < 2000);
 });
 
 test('an empty document, a scalar or a list at the top level is refused', (t) => {

@@ -89,11 +89,10 @@ for (const side of ['server', 'client'] as const) {
   });
 
   test(`${side}: a delay that would outlive the deadline ends as DEADLINE_EXCEEDED`, async (t) => {
-    const engine = chaosEngine([{ name: 'slow', type: 'grpc', target: 'all', latency_chance: 1, latency_duration: '10s' }]);
+    // An hour's delay: had the call not ended at its deadline, the test would time out.
+    const engine = chaosEngine([{ name: 'slow', type: 'grpc', target: 'all', latency_chance: 1, latency_duration: '1h' }]);
     const h = await harness(engine, side);
-    const started = Date.now();
     await t.throwsAsync(unary(h.client, 1, { deadline: Date.now() + 200 }), { code: grpc.status.DEADLINE_EXCEEDED } as never);
-    t.true(Date.now() - started < 5_000, 'ended at the deadline, not after the 10 s delay');
     t.deepEqual(h.calls, []);
     h.close();
   });
