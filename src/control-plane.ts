@@ -1,16 +1,18 @@
 // The HTTP control plane: state, live policy changes on the `api` layer (optionally leased),
-// halt, resume, rollback, plan, and Prometheus metrics. JSON in and out; safe to expose:
-// constant-time token check, refuses a non-loopback bind without a token, 413 before any
-// parsing, never a truncated body.
+// halt, resume, rollback, plan, Prometheus metrics and its own OpenAPI document. JSON in and
+// out; safe to expose: constant-time token check, refuses a non-loopback bind without a token,
+// 413 before any parsing, never a truncated body, bounded connections and header/request times.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { register as defaultRegistry, type Registry } from 'prom-client';
 import { parseConfig } from './config.js';
 import { parseDuration } from './duration.js';
 import { API_LAYER, type Engine } from './engine.js';
 import { ConfigError, HavocError } from './errors.js';
 import { analyze } from './guard.js';
+import openapi from './openapi.json';
 import type { Config } from './types.js';
 
 /** Options of {@link startControlPlane}. */
@@ -47,6 +49,17 @@ export interface ControlPlane {
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Longest lease a `ttl` may ask for. */
 const MAX_TTL_MS = 24 * 3_600_000;
+/** Shortest: a lease below a millisecond reverts before its response is written. */
+const MIN_TTL_MS = 1;
+/** Open connections past this are closed at once, so that no client can exhaust the process's descriptors. */
+export const MAX_CONNECTIONS = 256;
+/** A client has this long to send its request line and headers (slowloris), and this long for the whole request. */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+/** A connection with no traffic either way (a client that stops reading its response) is closed after this long. */
+const IDLE_TIMEOUT_MS = 30_000;
+/** The served OpenAPI document (src/openapi.json), serialized once. */
+const OPENAPI_TEXT = JSON.stringify(openapi);
 
 /** An HTTP error answered as `{ "error": message, ...extra }`. */
 class HttpError extends Error {
@@ -107,25 +120,42 @@ export async function serveControlPlane(engine: Engine, options: ControlPlaneOpt
     return given !== undefined && timingSafeEqual(digest(given), expected);
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      const failure = error instanceof HttpError ? error : new HttpError(500, error instanceof Error ? error.message : String(error));
-      sendJson(res, failure.status, { error: failure.message, ...failure.extra }, failure.headers);
-    });
-  });
+  const server = createServer(
+    {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      // How often the two timeouts above are checked (Node's default is every 30 s).
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      handle(req, res).catch((error: unknown) => {
+        const failure = error instanceof HttpError ? error : new HttpError(500, error instanceof Error ? error.message : String(error));
+        // A refused request whose body is still coming in is not drained: the connection closes.
+        const headers = req.complete ? failure.headers : { ...failure.headers, connection: 'close' };
+        sendJson(res, failure.status, { error: failure.message, ...failure.extra }, headers);
+      });
+    },
+  );
+  server.maxConnections = MAX_CONNECTIONS;
+  server.maxHeadersCount = 100;
+  // The two timeouts above cover connections that never finish (or never begin) a request; this
+  // one covers the response side, a client that stops reading.
+  server.setTimeout(IDLE_TIMEOUT_MS);
+  server.on('clientError', answerClientError);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!authorized(req)) {
       req.resume();
       throw new HttpError(401, 'missing or wrong token: send "Authorization: Bearer <token>" or "X-Havoc-Token: <token>"', {}, { 'www-authenticate': 'Bearer realm="havoc"' });
     }
-    const url = new URL(req.url ?? '/', 'http://control');
-    const route = ROUTES[url.pathname];
+    const url = requestUrl(req);
+    const route = Object.hasOwn(ROUTES, url.pathname) ? ROUTES[url.pathname] : undefined;
     if (route === undefined) {
       req.resume();
       throw new HttpError(404, `no such endpoint: ${req.method} ${url.pathname}`);
     }
-    const action = route[req.method ?? 'GET'];
+    const method = req.method ?? 'GET';
+    const action = Object.hasOwn(route, method) ? route[method] : undefined;
     if (action === undefined) {
       req.resume();
       throw new HttpError(405, `${req.method} is not allowed on ${url.pathname}`, {}, { allow: Object.keys(route).join(', ') });
@@ -151,6 +181,50 @@ export async function serveControlPlane(engine: Engine, options: ControlPlaneOpt
       }),
   };
 }
+
+/**
+ * The request target as a URL. Origin-form (`/havoc/state?ttl=1s`) is read as a path even when
+ * it starts with `//`, which `new URL(target, base)` would take for a host; absolute-form
+ * (`http://host/havoc/state`) is accepted as HTTP/1.1 requires; anything else is a 400.
+ */
+function requestUrl(req: IncomingMessage): URL {
+  const target = req.url ?? '/';
+  try {
+    if (target.startsWith('/')) return new URL(`http://control${target}`);
+    const url = new URL(target);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return url;
+  } catch {
+    // answered below
+  }
+  req.resume();
+  throw new HttpError(400, `bad request target: ${JSON.stringify(target.length > 100 ? `${target.slice(0, 97)}...` : target)}`);
+}
+
+/**
+ * Requests that node's HTTP parser refuses (malformed, headers too large, too slow) get the
+ * same JSON error body as the rest, unless part of a response was already written.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
+  const message =
+    status === 408 ? 'request not received in time' : status === 431 ? 'request headers too large' : `malformed request (${error.code ?? 'parse error'})`;
+  const text = JSON.stringify({ error: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n` +
+      `cache-control: no-store\r\nconnection: close\r\n\r\n${text}`,
+  );
+}
+
+const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+};
 
 interface Context {
   req: IncomingMessage;
@@ -185,12 +259,15 @@ const ROUTES: Readonly<Record<string, Readonly<Record<string, Action>>>> = {
   '/havoc/renew': {
     POST({ req, res, url, engine }) {
       req.resume();
+      // A bad ttl is the client's 400, not a missing lease's 409.
+      const ttlMs = ttlOf(url);
+      let remainingMs: number;
       try {
-        const remainingMs = engine.renewLease(API_LAYER, ttlOf(url));
-        sendJson(res, 200, { layer: API_LAYER, remainingMs });
+        remainingMs = engine.renewLease(API_LAYER, ttlMs);
       } catch (error) {
         throw new HttpError(409, (error as Error).message);
       }
+      sendJson(res, 200, { layer: API_LAYER, remainingMs });
     },
   },
   '/havoc/halt': {
@@ -231,11 +308,33 @@ const ROUTES: Readonly<Record<string, Readonly<Record<string, Action>>>> = {
       res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) }).end(text);
     },
   },
+  '/havoc/openapi.json': {
+    GET({ req, res }) {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(OPENAPI_TEXT), 'cache-control': 'no-store' }).end(OPENAPI_TEXT);
+    },
+  },
 };
 
+/** Path → methods of the router, for tests that hold the OpenAPI document against it (not exported by the package). */
+export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  Object.entries(ROUTES).map(([path, methods]) => [path, Object.keys(methods)]),
+);
+
+/**
+ * The state as one consistent snapshot. The effective policies and the layers come from two
+ * reads of the native set, between which another thread or a lease expiry may publish a new
+ * version: they are read again until the version did not move (a few tries at most).
+ */
 function stateOf(engine: Engine): Record<string, unknown> {
-  const state = engine.state();
-  const config = engine.config();
+  let state = engine.state();
+  let config = engine.config();
+  for (let tries = 0; tries < 5; tries += 1) {
+    const after = engine.state();
+    if (after.version === state.version) break;
+    state = after;
+    config = engine.config();
+  }
   return {
     version: state.version,
     halted: state.halted,
@@ -261,7 +360,7 @@ function ttlOf(url: URL): number | undefined {
   } catch (error) {
     throw new HttpError(400, `ttl: ${(error as Error).message}`);
   }
-  if (!(ms > 0 && ms <= MAX_TTL_MS)) throw new HttpError(400, `ttl must be more than 0 and at most 24h (got ${JSON.stringify(ttl)})`);
+  if (!(ms >= MIN_TTL_MS && ms <= MAX_TTL_MS)) throw new HttpError(400, `ttl must be at least 1ms and at most 24h (got ${JSON.stringify(ttl)})`);
   return ms;
 }
 
