@@ -8,7 +8,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Composer, Lexer, LineCounter, Parser, isMap, isScalar, isSeq, visit } from 'yaml';
-import type { CST, Document, ParsedNode } from 'yaml';
+import type { CST, Document, ParsedNode, YAMLError } from 'yaml';
 
 import { parseDuration } from './duration.js';
 import native = require('./native.js');
@@ -20,6 +20,8 @@ import type { Config, Policy, Protocol, StreamRollMode } from './types.js';
 /** pastaay's limit on a config, for text and files alike. */
 export const MAX_CONFIG_BYTES = 5 * 1024 * 1024;
 export const MAX_POLICIES = 1024;
+/** Longest policy name, in characters (code points): names are label values and console text. */
+export const MAX_NAME_CHARS = 128;
 
 const HOUR_MS = 3_600_000;
 const MAX_WARMUP_MS = 24 * HOUR_MS;
@@ -49,7 +51,10 @@ export interface ParseConfigOptions {
 /** Parses and validates configuration text. Throws a `ConfigError` listing every problem. */
 export function parseConfig(text: string, opts: ParseConfigOptions = {}): Config {
   const { source } = opts;
-  const parsed = opts.format === 'json' ? readJson(text) : readYaml(text);
+  // A byte order mark (text read with fs.readFileSync keeps it) is not part of the text:
+  // positions on the first line are counted without it, as loadConfig's decoder does.
+  const body = typeof text === 'string' ? text.replace(/^\uFEFF/, '') : text;
+  const parsed = opts.format === 'json' ? readJson(body) : readYaml(body);
   if (parsed.fatal) throw new ConfigError(sortIssues(parsed.issues), source);
   const ctx: Context = { issues: [...parsed.issues], locate: parsed.locate };
   const config = validate(parsed.value, ctx);
@@ -132,15 +137,16 @@ function checkText(text: unknown): ConfigIssue | undefined {
   return undefined;
 }
 
-function readYaml(text: string): Parsed {
-  const refused = checkText(text);
+function readYaml(input: string): Parsed {
+  const refused = checkText(input);
   if (refused) return failed([refused]);
+  const text = lfLineBreaks(input);
   const composed = composeYaml(text);
   if ('issues' in composed) return failed(composed.issues);
   const { doc, lines } = composed;
   const at = (offset: number): Position => toPosition(lines, offset);
 
-  const problems = [...doc.errors, ...doc.warnings].map((e) => ({ path: '', ...at(e.pos[0]), message: e.message }));
+  const problems = [...doc.errors, ...doc.warnings].map((e) => ({ path: '', ...at(e.pos[0]), message: yamlMessage(e) }));
   if (composed.truncated || problems.length > MAX_SYNTAX_ERRORS) {
     const rest = { path: '', message: `stopped after ${MAX_SYNTAX_ERRORS} YAML syntax errors` };
     return failed([...sortIssues(problems).slice(0, MAX_SYNTAX_ERRORS), rest]);
@@ -162,6 +168,20 @@ function readYaml(text: string): Parsed {
     return failed([{ path: '', ...at(0), message: `cannot read the YAML: ${errorMessage(error)}` }]);
   }
   return { value, locate: (path) => index.located.get(path), issues: index.issues, fatal: false };
+}
+
+/**
+ * YAML 1.2 breaks lines at CR LF, LF and a lone CR (old Mac files); the yaml package knows
+ * only the first two. One character for one, so that offsets stay those of the input.
+ */
+function lfLineBreaks(text: string): string {
+  return text.includes('\r') ? text.replace(/\r(?!\n)/g, '\n') : text;
+}
+
+/** The yaml package's message, reworded where it names the package's options rather than the problem. */
+function yamlMessage(error: YAMLError): string {
+  if (error.code === 'NON_STRING_KEY') return 'a key must be plain text, not a list or a mapping';
+  return error.message;
 }
 
 /** A document, or the reason there is none. `truncated`: composing stopped at too many syntax errors. */
@@ -320,32 +340,37 @@ function compact<T extends object>(value: T): T {
 function readJson(text: string): Parsed {
   const refused = checkText(text);
   if (refused) return failed([refused]);
-  const body = text.replace(/^\uFEFF/, '');
+  if (/^[ \t\n\r]*$/.test(text)) return failed([{ path: '', line: 1, column: 1, message: EMPTY_MESSAGE }]);
   let value: unknown;
   try {
-    value = JSON.parse(body);
+    value = JSON.parse(text);
   } catch (error) {
-    const found = findJsonError(body);
-    const offset = found?.offset ?? body.length;
+    const found = findJsonError(text);
+    const offset = found?.offset ?? text.length;
     const message = `invalid JSON: ${found?.message ?? (error instanceof Error ? error.message : String(error))}`;
-    return failed([{ path: '', ...positionAt(text, offset + text.length - body.length), message }]);
+    return failed([{ path: '', ...positionAt(text, offset), message }]);
   }
   // JSON is YAML, so yaml's parse of the same text gives positions and catches duplicate keys,
   // which JSON.parse silently resolves to the last. Best effort: no positions if yaml disagrees.
-  const composed = composeYaml(text);
-  if ('issues' in composed || composed.doc.errors.length > 0 || composed.doc.contents === null) {
+  const yamlText = lfLineBreaks(text);
+  const composed = composeYaml(yamlText);
+  // Nesting deeper than any config has is refused, as in YAML: a havoc config needs four levels.
+  if ('issues' in composed) return failed(composed.issues);
+  if (composed.doc.errors.length > 0 || composed.doc.contents === null) {
     return { value, locate: () => undefined, issues: [], fatal: false };
   }
-  const index = indexPositions(composed.doc.contents, text, composed.lines);
+  const index = indexPositions(composed.doc.contents, yamlText, composed.lines);
   return { value, locate: (path) => index.located.get(path), issues: index.issues, fatal: false };
 }
 
+/** Line breaks are CR LF, LF or a lone CR, as in YAML. */
 function positionAt(text: string, offset: number): Position {
   let line = 1;
   let lineStart = 0;
-  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+  const breaks = /\r\n?|\n/g;
+  for (let found = breaks.exec(text); found !== null && found.index < offset; found = breaks.exec(text)) {
     line += 1;
-    lineStart = i + 1;
+    lineStart = found.index + found[0].length;
   }
   return { line, column: offset - lineStart + 1 };
 }
@@ -486,12 +511,73 @@ function readConfigFile(path: string): string {
   }
 }
 
+const BYTE_ORDER_MARKS: readonly [bytes: readonly number[], encoding: string][] = [
+  [[0xff, 0xfe, 0x00, 0x00], 'UTF-32 LE'],
+  [[0x00, 0x00, 0xfe, 0xff], 'UTF-32 BE'],
+  [[0xff, 0xfe], 'UTF-16 LE'],
+  [[0xfe, 0xff], 'UTF-16 BE'],
+];
+
+/** UTF-8, with or without a byte order mark; anything else is refused with where and why. */
 function decodeUtf8(bytes: Uint8Array, path: string): string {
+  const refuse = (message: string, at?: number, cause?: unknown): never => {
+    const position = at === undefined ? {} : bytePosition(bytes, at);
+    throw new ConfigError([{ path: '', ...position, message }], path, cause === undefined ? undefined : { cause });
+  };
+  const mark = BYTE_ORDER_MARKS.find(([bom]) => bom.length <= bytes.length && bom.every((b, i) => bytes[i] === b));
+  if (mark) {
+    refuse(`config file is ${mark[1]} text (it starts with the byte order mark ${hexBytes(mark[0])}); save it as UTF-8`);
+  }
+  const nul = bytes.indexOf(0);
+  if (nul !== -1) {
+    // Text editors never write NUL; UTF-16 without a byte order mark has one in every other byte.
+    refuse('config file contains a NUL byte: it is binary, or UTF-16 text without a byte order mark; save it as UTF-8', nul);
+  }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (error) {
-    throw new ConfigError([{ path: '', message: 'config file is not valid UTF-8 text' }], path, { cause: error });
+    const bad = firstInvalidUtf8(bytes);
+    return refuse(`config file is not valid UTF-8 text (invalid byte ${hexBytes(bytes.subarray(bad, bad + 1))}); save it as UTF-8`, bad, error);
   }
+}
+
+/** Offset of the first byte that does not start a well-formed UTF-8 sequence. */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const [length, low, high] = utf8Lead(bytes[i] ?? 0);
+    if (length === 0 || i + length > bytes.length) return i;
+    for (let k = 1; k < length; k += 1) {
+      const next = bytes[i + k] ?? 0;
+      // The second byte's range excludes overlong forms and surrogates; later ones are 80–BF.
+      if (next < (k === 1 ? low : 0x80) || next > (k === 1 ? high : 0xbf)) return i;
+    }
+    i += length;
+  }
+  return bytes.length;
+}
+
+/** Length of the sequence a lead byte starts, and the range of its second byte (RFC 3629); length 0: not a lead byte. */
+function utf8Lead(b: number): [length: number, low: number, high: number] {
+  if (b < 0x80) return [1, 0, 0];
+  if (b >= 0xc2 && b <= 0xdf) return [2, 0x80, 0xbf];
+  if (b === 0xe0) return [3, 0xa0, 0xbf];
+  if (b === 0xed) return [3, 0x80, 0x9f];
+  if (b >= 0xe1 && b <= 0xef) return [3, 0x80, 0xbf];
+  if (b === 0xf0) return [4, 0x90, 0xbf];
+  if (b >= 0xf1 && b <= 0xf3) return [4, 0x80, 0xbf];
+  if (b === 0xf4) return [4, 0x80, 0x8f];
+  return [0, 0, 0];
+}
+
+function hexBytes(bytes: ArrayLike<number>): string {
+  return Array.from(bytes, (b) => b.toString(16).toUpperCase().padStart(2, '0')).join(' ');
+}
+
+/** Line and column (UTF-16 units, as everywhere) of a byte offset into valid-UTF-8-so-far bytes. */
+function bytePosition(bytes: Uint8Array, offset: number): Position {
+  const before = new TextDecoder('utf-8').decode(bytes.subarray(0, offset));
+  return positionAt(before, before.length);
 }
 
 function errorMessage(error: unknown): string {
@@ -607,7 +693,7 @@ function readFields(input: Record<string, unknown>, path: Path, own: Schema, oth
 }
 
 function unknownKeyMessage(key: string, own: Schema, other: Schema): string {
-  const base = `unknown key \`${key}\``;
+  const base = key === '' ? 'unknown key "" (the key is empty)' : `unknown key \`${key}\``;
   if (other.spellings.has(key)) return `${base}: it is a ${other.level} field, not a ${own.level} one`;
   const camel = /[A-Z]/.test(key) && !key.includes('_');
   const candidates = own.fields.map((name) => (camel ? camelCase(name) : name));
@@ -660,6 +746,21 @@ function describe(value: unknown): string {
   if (isRecord(value)) return 'a mapping';
   if (typeof value === 'object') return `an object of type ${value.constructor?.name ?? 'unknown'}`;
   return typeof value;
+}
+
+const NUMBER_LITERAL = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+
+/**
+ * `describe` of a field's value, except that a number literal the value does not hold exactly
+ * (`1e400` read as Infinity, `9007199254740993` as ...992) is quoted as the user wrote it.
+ */
+function got(field: Field, ctx: Context): string {
+  const { value } = field;
+  if (typeof value === 'number' && (!Number.isFinite(value) || (Number.isInteger(value) && !Number.isSafeInteger(value)))) {
+    const text = ctx.locate(formatPath(field.path))?.text?.trim();
+    if (text !== undefined && NUMBER_LITERAL.test(text)) return text;
+  }
+  return describe(value);
 }
 
 function quote(text: string): string {
@@ -717,7 +818,7 @@ function checkVersion(field: Field | undefined, ctx: Context): void {
     report(ctx, field?.path ?? ['version'], 'is required and must be 1');
   } else if (field.value !== 1) {
     const hint = typeof field.value === 'string' ? 'the number 1' : '1';
-    report(ctx, field.path, `must be ${hint} (got ${describe(field.value)})`);
+    report(ctx, field.path, `must be ${hint} (got ${got(field, ctx)})`);
   }
 }
 
@@ -725,7 +826,7 @@ function checkSeed(field: Field | undefined, ctx: Context): number | undefined {
   if (!present(field)) return undefined;
   const { value } = field;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  report(ctx, field.path, `must be an integer in [0, ${Number.MAX_SAFE_INTEGER}] (got ${describe(value)})`);
+  report(ctx, field.path, `must be an integer in [0, ${Number.MAX_SAFE_INTEGER}] (got ${got(field, ctx)})`);
   return undefined;
 }
 
@@ -740,7 +841,7 @@ function ignoredCommands(field: Field | undefined, ctx: Context): Partial<Record
   const out: Partial<Record<Protocol, string[]>> = {};
   if (!present(field)) return out;
   if (!isRecord(field.value)) {
-    report(ctx, field.path, `must be a mapping of protocol to a list of prefixes (got ${describe(field.value)})`);
+    report(ctx, field.path, `must be a mapping of protocol to a list of prefixes (got ${got(field, ctx)})`);
     return out;
   }
   const seen = new Map<Protocol, string>();
@@ -766,13 +867,16 @@ function ignoredCommands(field: Field | undefined, ctx: Context): Partial<Record
 function prefixes(field: Field, ctx: Context): string[] {
   if (field.value === null) return [];
   if (!Array.isArray(field.value)) {
-    report(ctx, field.path, `must be a list of command prefixes (got ${describe(field.value)})`);
+    report(ctx, field.path, `must be a list of command prefixes (got ${got(field, ctx)})`);
     return [];
   }
   const out: string[] = [];
   field.value.forEach((item: unknown, i) => {
-    if (typeof item === 'string' && item !== '') out.push(item);
-    else report(ctx, [...field.path, i], `must be a non-empty string (got ${describe(item)})`);
+    if (typeof item !== 'string' || item === '') {
+      report(ctx, [...field.path, i], `must be a non-empty string (got ${describe(item)})`);
+    } else if (wellFormed(item, [...field.path, i], ctx)) {
+      out.push(item);
+    }
   });
   return out;
 }
@@ -790,7 +894,7 @@ function policies(field: Field | undefined, ctx: Context): Policy[] {
   if (!present(field)) return [];
   const { value, path } = field;
   if (!Array.isArray(value)) {
-    report(ctx, path, `must be a list of policies (got ${describe(value)})`);
+    report(ctx, path, `must be a list of policies (got ${got(field, ctx)})`);
     return [];
   }
   if (value.length > MAX_POLICIES) {
@@ -871,7 +975,7 @@ function cpuPercent(field: Field | undefined, ctx: Context): number {
   if (!present(field)) return 0;
   const { value } = field;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 100) return value;
-  report(ctx, field.path, `must be an integer percentage in [1, 100], or 0 for the default of 100 (got ${describe(value)})`);
+  report(ctx, field.path, `must be an integer percentage in [1, 100], or 0 for the default of 100 (got ${got(field, ctx)})`);
   return 0;
 }
 
@@ -880,9 +984,55 @@ function policyName(field: Field | undefined, path: Path, ctx: Context): string 
     report(ctx, field?.path ?? [...path, 'name'], 'is required: every policy needs a unique name');
     return '';
   }
-  if (typeof field.value === 'string' && field.value.trim() !== '') return field.value;
-  report(ctx, field.path, `must be a non-empty string (got ${describe(field.value)})`);
+  if (typeof field.value !== 'string' || field.value.trim() === '') {
+    report(ctx, field.path, `must be a non-empty string (got ${got(field, ctx)})`);
+    return '';
+  }
+  const problem = nameProblem(field.value);
+  if (problem === undefined) return field.value;
+  report(ctx, field.path, `must be printable text of at most ${MAX_NAME_CHARS} characters (${problem})`);
   return '';
+}
+
+/**
+ * Why a policy name is not printable text of at most {@link MAX_NAME_CHARS} characters, or
+ * undefined. Names become Prometheus label values and console text, so control characters
+ * (C0, DEL, C1), line and paragraph separators and lone surrogates are refused; the same rule
+ * is in the Rust core's `Config::check`. Characters and indexes count code points.
+ */
+function nameProblem(name: string): string | undefined {
+  let index = 0;
+  for (const char of name) {
+    const code = char.codePointAt(0) ?? 0;
+    if (code <= 0x1f || (code >= 0x7f && code <= 0x9f)) return `found control character ${codePoint(code)} at index ${index}`;
+    if (code === 0x2028 || code === 0x2029) return `found line break ${codePoint(code)} at index ${index}`;
+    if (code >= 0xd800 && code <= 0xdfff) return `found lone surrogate ${codePoint(code)} at index ${index}`;
+    index += 1;
+  }
+  return index > MAX_NAME_CHARS ? `it has ${index} characters` : undefined;
+}
+
+function codePoint(code: number): string {
+  return `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/** Index (in code points) of the first lone surrogate of `text`, which no UTF-8 text can hold. */
+function loneSurrogate(text: string): { index: number; code: number } | undefined {
+  let index = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    if (code >= 0xd800 && code <= 0xdfff) return { index, code };
+    index += 1;
+  }
+  return undefined;
+}
+
+/** A string the core can hold: well-formed UTF-16 (no lone surrogate); otherwise reported. */
+function wellFormed(text: string, path: Path, ctx: Context): boolean {
+  const lone = loneSurrogate(text);
+  if (lone === undefined) return true;
+  report(ctx, path, `must be valid Unicode text (found lone surrogate ${codePoint(lone.code)} at index ${lone.index})`);
+  return false;
 }
 
 function policyType(field: Field | undefined, path: Path, ctx: Context): Protocol | undefined {
@@ -895,7 +1045,7 @@ function policyType(field: Field | undefined, path: Path, ctx: Context): Protoco
   const protocol = typeof value === 'string' ? PROTOCOL_SPELLINGS.get(value) : undefined;
   if (protocol) return protocol;
   if (typeof value !== 'string') {
-    report(ctx, field.path, `must be one of ${allowed} (got ${describe(value)})`);
+    report(ctx, field.path, `must be one of ${allowed} (got ${got(field, ctx)})`);
   } else {
     report(ctx, field.path, unknownValueMessage('type', value, [...PROTOCOL_SPELLINGS.keys()]));
   }
@@ -904,15 +1054,15 @@ function policyType(field: Field | undefined, path: Path, ctx: Context): Protoco
 
 function optionalString(field: Field | undefined, ctx: Context): string {
   if (!present(field)) return '';
-  if (typeof field.value === 'string') return field.value;
-  report(ctx, field.path, `must be a string (got ${describe(field.value)})`);
+  if (typeof field.value === 'string') return wellFormed(field.value, field.path, ctx) ? field.value : '';
+  report(ctx, field.path, `must be a string (got ${got(field, ctx)})`);
   return '';
 }
 
 function boolean(field: Field | undefined, ctx: Context): boolean {
   if (!present(field)) return false;
   if (typeof field.value === 'boolean') return field.value;
-  report(ctx, field.path, `must be true or false (got ${describe(field.value)})`);
+  report(ctx, field.path, `must be true or false (got ${got(field, ctx)})`);
   return false;
 }
 
@@ -920,7 +1070,7 @@ function chance(field: Field | undefined, ctx: Context): number {
   if (!present(field)) return 0;
   const { value } = field;
   if (typeof value === 'number' && value >= 0 && value <= 1) return value; // NaN fails both comparisons
-  report(ctx, field.path, `must be a number in [0, 1] (got ${describe(value)})`);
+  report(ctx, field.path, `must be a number in [0, 1] (got ${got(field, ctx)})`);
   return 0;
 }
 
@@ -928,7 +1078,7 @@ function integer(field: Field | undefined, min: number, max: number, ctx: Contex
   if (!present(field)) return 0;
   const { value } = field;
   if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value;
-  report(ctx, field.path, `must be an integer in [${min}, ${max}] (got ${describe(value)})`);
+  report(ctx, field.path, `must be an integer in [${min}, ${max}] (got ${got(field, ctx)})`);
   return 0;
 }
 
@@ -943,7 +1093,7 @@ function errorCode(field: Field | undefined, type: Protocol | undefined, ctx: Co
         ? [(c: number) => c >= 0 && c <= 16, 'a gRPC status code in [0, 16]']
         : [(c: number) => c >= 0 && c <= 65535, 'an integer in [0, 65535]'];
   if (typeof value === 'number' && Number.isInteger(value) && valid(value)) return value;
-  report(ctx, field.path, `must be ${expected} (got ${describe(value)})`);
+  report(ctx, field.path, `must be ${expected} (got ${got(field, ctx)})`);
   return 0;
 }
 
@@ -951,7 +1101,7 @@ function errorCode(field: Field | undefined, type: Protocol | undefined, ctx: Co
 function duration(field: Field | undefined, maxMs: number, ctx: Context): number {
   if (!present(field)) return 0;
   const { value, path } = field;
-  const shown = typeof value === 'string' ? quote(value) : describe(value);
+  const shown = typeof value === 'string' ? quote(value) : got(field, ctx);
   if (typeof value !== 'string' && typeof value !== 'number') {
     report(ctx, path, `must be ${DURATION_EXAMPLE} (got ${shown})`);
     return 0;
@@ -959,7 +1109,12 @@ function duration(field: Field | undefined, maxMs: number, ctx: Context): number
   let ms: number;
   try {
     ms = parseDuration(value);
-  } catch {
+  } catch (error) {
+    // Infinity, or a well-formed string past Go's ~292 years: out of range, not malformed.
+    if ((typeof value === 'number' && !Number.isNaN(value)) || /too large/.test(errorMessage(error))) {
+      report(ctx, path, `must be a duration between 0 and ${formatHours(maxMs)} (got ${shown})`);
+      return 0;
+    }
     const unitless = typeof value === 'string' && /^\s*[-+]?[\d.]+\s*$/.test(value);
     const hint = unitless ? `; a number in quotes needs a unit, e.g. "${value.trim()}ms"` : '';
     report(ctx, path, `must be ${DURATION_EXAMPLE} (got ${shown})${hint}`);
@@ -988,7 +1143,7 @@ function streamRollMode(field: Field | undefined, ctx: Context): StreamRollMode 
   const allowed = STREAM_ROLL_MODES.map((m) => JSON.stringify(m));
   const suggestion = typeof value === 'string' ? closest(value, STREAM_ROLL_MODES.filter((m) => m !== '')) : undefined;
   const hint = suggestion ? `; did you mean \`${suggestion}\`?` : '';
-  report(ctx, field.path, `must be one of ${allowed.join(', ')} (got ${describe(value)})${hint}`);
+  report(ctx, field.path, `must be one of ${allowed.join(', ')} (got ${got(field, ctx)})${hint}`);
   return '';
 }
 
@@ -997,7 +1152,7 @@ function matchHeaders(field: Field | undefined, ctx: Context): Record<string, st
   const out: Record<string, string> = {};
   if (!present(field)) return out;
   if (!isRecord(field.value)) {
-    report(ctx, field.path, `must be a mapping of header name to value (got ${describe(field.value)})`);
+    report(ctx, field.path, `must be a mapping of header name to value (got ${got(field, ctx)})`);
     return out;
   }
   const seen = new Map<string, string>();
@@ -1016,7 +1171,7 @@ function matchHeaders(field: Field | undefined, ctx: Context): Record<string, st
     } else {
       seen.set(lower, name);
       // defineProperty: a header literally named __proto__ must not touch the prototype.
-      Object.defineProperty(out, lower, { value, enumerable: true, writable: true, configurable: true });
+      if (wellFormed(value, path, ctx)) Object.defineProperty(out, lower, { value, enumerable: true, writable: true, configurable: true });
     }
   }
   return out;

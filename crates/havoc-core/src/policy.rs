@@ -28,6 +28,8 @@ pub const MAX_CPU_CORES: u32 = 1024;
 pub const MAX_RAM_MB: f64 = 1_048_576.0;
 /// Longest `duration` of a resource policy, in milliseconds (24 h).
 pub const MAX_SABOTAGE_MS: f64 = 86_400_000.0;
+/// Longest policy name, in characters (Unicode scalar values).
+pub const MAX_NAME_CHARS: usize = 128;
 
 /// What a policy acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
@@ -384,6 +386,8 @@ impl Config {
       let at = |field: &str| format!("policies[{i}].{field}");
       if p.name.is_empty() {
         issue(at("name"), "is required".into());
+      } else if let Some(problem) = name_problem(&p.name) {
+        issue(at("name"), format!("must be printable text of at most {MAX_NAME_CHARS} characters ({problem})"));
       } else if let Some(first) = names.insert(p.name.as_str(), i) {
         issue(at("name"), format!("duplicate policy name {:?} (first defined at policies[{first}])", p.name));
       }
@@ -436,6 +440,24 @@ impl Config {
     }
     issues
   }
+}
+
+/// Why a policy name is not printable text of at most [`MAX_NAME_CHARS`] characters, if it is
+/// not. Names become Prometheus label values and console text, so control characters (C0, DEL,
+/// C1) and line or paragraph separators are refused. Indexes count characters, as the
+/// TypeScript layer's rule does (it also refuses lone surrogates, which a `String` cannot hold).
+fn name_problem(name: &str) -> Option<String> {
+  for (index, c) in name.chars().enumerate() {
+    let code = u32::from(c);
+    if c.is_control() {
+      return Some(format!("found control character U+{code:04X} at index {index}"));
+    }
+    if c == '\u{2028}' || c == '\u{2029}' {
+      return Some(format!("found line break U+{code:04X} at index {index}"));
+    }
+  }
+  let count = name.chars().count();
+  (count > MAX_NAME_CHARS).then(|| format!("it has {count} characters"))
 }
 
 #[cfg(test)]
@@ -544,6 +566,27 @@ mod tests {
       paths,
       ["version", "policies[0].latencyChance", "policies[0].errorCode", "policies[1].name", "policies[1].errorCode"]
     );
+  }
+
+  #[test]
+  fn policy_names_are_printable_and_at_most_128_characters() {
+    let check = |name: &str| {
+      let config = Config { policies: vec![policy(name)], ..Config::default() };
+      config.check().into_iter().map(|i| format!("{}: {}", i.path, i.message)).collect::<Vec<_>>()
+    };
+    for good in ["checkout-errors", "slow users (EU)", "caf\u{e9} \u{1F600}", &"\u{1F600}".repeat(128), &"x".repeat(128)] {
+      assert_eq!(check(good), Vec::<String>::new(), "{good:?}");
+    }
+    let refused = |problem: &str| vec![format!("policies[0].name: must be printable text of at most 128 characters ({problem})")];
+    assert_eq!(check("abc\0d"), refused("found control character U+0000 at index 3"));
+    assert_eq!(check("tab\there"), refused("found control character U+0009 at index 3"));
+    assert_eq!(check("two\nlines"), refused("found control character U+000A at index 3"));
+    assert_eq!(check("del\u{7f}"), refused("found control character U+007F at index 3"));
+    assert_eq!(check("\u{e9}\u{85}"), refused("found control character U+0085 at index 1"));
+    assert_eq!(check("\u{1F600}\u{9f}"), refused("found control character U+009F at index 1"));
+    assert_eq!(check("a\u{2028}b"), refused("found line break U+2028 at index 1"));
+    assert_eq!(check(&"x".repeat(129)), refused("it has 129 characters"));
+    assert_eq!(check(&"\u{e9}".repeat(200)), refused("it has 200 characters"));
   }
 
   #[test]
