@@ -5,6 +5,13 @@
 //! `max(TAT, now) + c·T − now ≤ burst·T` (T: the emission interval of one token), and
 //! publishes the new TAT with one compare-and-swap. No mutex, no floating point on the
 //! hot path, and no refill loop: the bucket is "full" whenever TAT lies in the past.
+//!
+//! Ticks are counted modulo 2^64, as 2^64 ticks last only about 9.1 years. TAT never runs
+//! more than `burst·T` ahead of the clock, so it is read relative to now: a distance
+//! `TAT − now` (mod 2^64) within `burst·T` is what is used, anything else means TAT lies in
+//! the past. That is exact for a bucket that admits a call at least once every
+//! 2^64 − burst·T ticks (over 4.5 years, about 9 for usual options); one idle for longer may
+//! read as partly used — it then refuses for at most the burst's span, and never admits more.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -100,8 +107,22 @@ impl TokenBucket {
     &self.options
   }
 
+  /// Ticks since the bucket was created, modulo 2^64.
   fn now_ticks(&self) -> u64 {
-    self.clock.now_ns().saturating_sub(self.origin_ns).saturating_mul(TICKS_PER_NS)
+    self.clock.now_ns().wrapping_sub(self.origin_ns).wrapping_mul(TICKS_PER_NS)
+  }
+
+  /// How far `tat` lies ahead of `now`, in ticks (at most `tolerance`); 0 when it lies in
+  /// the past. `now` must be read after `tat` was loaded, so that it is no older than the
+  /// clock reading that published `tat` and the distance never exceeds `tolerance` (see
+  /// the module comment).
+  fn used(&self, tat: u64, now: u64) -> u64 {
+    let ahead = tat.wrapping_sub(now);
+    if ahead <= self.tolerance {
+      ahead
+    } else {
+      0
+    }
   }
 
   /// Takes `cost` tokens if they are there. Never blocks; lock-free (one CAS, retried only
@@ -111,16 +132,17 @@ impl TokenBucket {
       return Err(Refusal::Never);
     }
     let increment = cost * self.interval;
-    let now = self.now_ticks();
     let mut tat = self.tat.load(Ordering::Acquire);
     loop {
-      let new_tat = tat.max(now) + increment;
-      let ahead = new_tat - now;
+      let now = self.now_ticks();
+      // `max(TAT, now) + cost·T − now`: at most twice the tolerance, below 2^64.
+      let ahead = self.used(tat, now) + increment;
       if ahead > self.tolerance {
         return Err(Refusal::RetryAfterNs(ticks_to_ns_ceil(ahead - self.tolerance)));
       }
-      match self.tat.compare_exchange_weak(tat, new_tat, Ordering::AcqRel, Ordering::Acquire) {
+      match self.tat.compare_exchange_weak(tat, now.wrapping_add(ahead), Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => return Ok(()),
+        // Read the clock again: the new TAT may come from a later reading than `now`.
         Err(current) => tat = current,
       }
     }
@@ -131,16 +153,15 @@ impl TokenBucket {
     if cost > self.options.burst {
       return Err(Refusal::Never);
     }
-    let now = self.now_ticks();
-    let ahead = self.tat.load(Ordering::Acquire).max(now) + cost * self.interval - now;
+    let tat = self.tat.load(Ordering::Acquire);
+    let ahead = self.used(tat, self.now_ticks()) + cost * self.interval;
     Ok(ticks_to_ns_ceil(ahead.saturating_sub(self.tolerance)))
   }
 
   /// Tokens available now (rounded down).
   pub fn available(&self) -> u64 {
-    let now = self.now_ticks();
-    let used = self.tat.load(Ordering::Acquire).saturating_sub(now);
-    (self.tolerance - used.min(self.tolerance)) / self.interval
+    let tat = self.tat.load(Ordering::Acquire);
+    (self.tolerance - self.used(tat, self.now_ticks())) / self.interval
   }
 }
 
@@ -256,6 +277,89 @@ mod tests {
       handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
     assert_eq!(admitted, 50, "the clock stood still: exactly the burst");
+  }
+
+  #[test]
+  fn keeps_its_rate_when_the_tick_count_wraps() {
+    // Found by the `token_bucket` fuzz target: 2^64 ticks of 1/64 ns are 2^58 ns (about
+    // 9.1 years), and near there `max(TAT, now) + cost·T` overflowed (a panic with overflow
+    // checks; without them a wrapped TAT, then a saturated clock, and every call admitted).
+    const WRAP_NS: u64 = 1 << 58;
+    let (b, clock) = bucket(10.0, 5);
+    // The bucket's origin is the fake clock's start, 1 µs.
+    let at = |lap: u64, ns: u64| 1_000 + lap * WRAP_NS + ns;
+    for lap in 0..3 {
+      // Used about every 4.5 years, and stopped 50 ms short of the wrap.
+      clock.set_ns(at(lap, SECOND));
+      assert_eq!(drain(&b), 5, "lap {lap}: full after idling");
+      clock.set_ns(at(lap, WRAP_NS / 2));
+      assert_eq!(drain(&b), 5, "lap {lap}: full half way");
+      clock.set_ns(at(lap + 1, 0) - 50_000_000);
+      assert_eq!(drain(&b), 5, "lap {lap}: full before the wrap");
+      assert_eq!(b.retry_after(1), Ok(100_000_000));
+      assert_eq!(b.available(), 0);
+      // Across the wrap: one token per 100 ms, exactly as before it.
+      clock.advance_ns(99_999_999);
+      assert_eq!(b.try_acquire(1), Err(Refusal::RetryAfterNs(1)), "lap {lap}");
+      clock.advance_ns(1);
+      assert_eq!(b.try_acquire(1), Ok(()), "lap {lap}");
+      assert_eq!(b.try_acquire(1), Err(Refusal::RetryAfterNs(100_000_000)), "lap {lap}");
+      clock.advance_ns(250_000_000);
+      assert_eq!(b.available(), 2, "lap {lap}");
+      assert_eq!(drain(&b), 2, "lap {lap}");
+    }
+  }
+
+  #[test]
+  fn a_bucket_idle_for_years_never_admits_more_than_its_burst() {
+    // Idle past the wrap with no call at all: the bucket may read as partly used (it refuses
+    // for at most the burst's span), never as holding more than the burst.
+    let (b, clock) = bucket(10.0, 5);
+    assert_eq!(drain(&b), 5);
+    for idle in [(1 << 58) - 300_000_000, 1 << 58, (1 << 58) + 123, u64::MAX / 4] {
+      clock.advance_ns(idle);
+      let n = drain(&b);
+      assert!(n <= 5, "{n} after {idle} ns");
+      clock.advance_ns(500_000_000);
+      assert_eq!(drain(&b), 5, "full again after the burst's span");
+    }
+  }
+
+  /// A clock that, once armed, lets another caller drain the bucket an hour later while it is
+  /// being read, then returns the earlier time: a thread preempted between reading the clock
+  /// and publishing its new TAT.
+  struct RacingClock {
+    now: AtomicU64,
+    armed: std::sync::atomic::AtomicBool,
+    bucket: std::sync::OnceLock<std::sync::Weak<TokenBucket>>,
+  }
+
+  impl Clock for RacingClock {
+    fn now_ns(&self) -> u64 {
+      let now = self.now.load(Ordering::SeqCst);
+      if self.armed.swap(false, Ordering::SeqCst) {
+        self.now.store(now + 3600 * SECOND, Ordering::SeqCst);
+        let other = self.bucket.get().and_then(std::sync::Weak::upgrade).expect("set");
+        assert_eq!(drain(&other), 5);
+      }
+      now
+    }
+  }
+
+  #[test]
+  fn a_stale_clock_reading_never_admits_more() {
+    // TAT is read relative to now, which is sound only when now is read after TAT is loaded
+    // (then it is no older than the reading that published TAT): with the clock read first,
+    // this call would take TAT, an hour and a burst ahead of its stale now, for one in the
+    // past, and admit a sixth token.
+    let clock = Arc::new(RacingClock { now: AtomicU64::new(SECOND), armed: Default::default(), bucket: Default::default() });
+    let b = Arc::new(TokenBucket::with_clock(BucketOptions { rate: 10.0, per_ns: SECOND, burst: 5 }, clock.clone()).unwrap());
+    clock.bucket.set(Arc::downgrade(&b)).unwrap();
+    clock.armed.store(true, Ordering::SeqCst);
+    assert_eq!(b.try_acquire(1), Err(Refusal::RetryAfterNs(100_000_000)), "the other caller took the burst");
+    clock.armed.store(true, Ordering::SeqCst);
+    assert_eq!(b.available(), 0);
+    assert_eq!(b.retry_after(1), Ok(100_000_000));
   }
 
   #[test]
