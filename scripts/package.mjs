@@ -1,7 +1,8 @@
 // `npm run package`: builds the release addon and the TypeScript, then writes into package-out/
 // every tarball a release publishes that this machine can build — the main package and the
 // platform package of each binary built here (npm/<platform>/, one per napi target) — and
-// checks their sizes. Other platforms are built by .github/workflows/release.yml.
+// checks their sizes. Other platforms are built by .github/workflows/release.yml, which packs
+// their binaries with `node scripts/package.mjs --no-build`.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,8 +13,11 @@ const LIMITS = { main: 300 * 1024, platform: 3 * 1024 * 1024 };
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const run = (args, cwd) => execFileSync(npm, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 
-console.log('== build (release addon, TypeScript)');
-execFileSync(npm, ['run', 'build'], { cwd: root, stdio: 'inherit' });
+// --no-build: pack what is there (the release workflow brings binaries built elsewhere).
+if (!process.argv.includes('--no-build')) {
+  console.log('== build (release addon, TypeScript)');
+  execFileSync(npm, ['run', 'build'], { cwd: root, stdio: 'inherit' });
+}
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out);
