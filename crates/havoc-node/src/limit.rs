@@ -75,6 +75,13 @@ fn bucket_options(rate: f64, per_ms: f64, burst: f64) -> Result<BucketOptions> {
   Ok(options)
 }
 
+/// Moves a limiter's manual clock forward to `ms`; an error for a limiter on the real clock.
+fn set_manual_clock(clock: Option<&FakeClock>, ms: f64) -> Result<()> {
+  let clock = clock.ok_or_else(|| invalid("this limiter runs on the real clock".into()))?;
+  clock.set_ns((ms * 1e6).round() as u64);
+  Ok(())
+}
+
 /// `try` result meaning "the cost exceeds the burst: never".
 const NEVER: f64 = -1.0;
 
@@ -112,9 +119,7 @@ impl NativeRateLimiter {
   /// Moves a manual clock forward to `ms` (never back).
   #[napi]
   pub fn set_clock_ms(&self, ms: f64) -> Result<()> {
-    let clock = self.manual_clock.as_ref().ok_or_else(|| invalid("this limiter runs on the real clock".into()))?;
-    clock.set_ns((ms * 1e6).round() as u64);
-    Ok(())
+    set_manual_clock(self.manual_clock.as_deref(), ms)
   }
 
   /// The process-wide bucket `name`: created by the first caller, the same one afterwards.
@@ -220,9 +225,7 @@ impl NativeAdaptiveLimiter {
   /// Moves a manual clock forward to `ms` (never back).
   #[napi]
   pub fn set_clock_ms(&self, ms: f64) -> Result<()> {
-    let clock = self.manual_clock.as_ref().ok_or_else(|| invalid("this limiter runs on the real clock".into()))?;
-    clock.set_ns((ms * 1e6).round() as u64);
-    Ok(())
+    set_manual_clock(self.manual_clock.as_deref(), ms)
   }
 
   #[napi(getter)]
