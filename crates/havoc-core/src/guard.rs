@@ -154,11 +154,7 @@ fn cpu_severity(policy: &Policy) -> f64 {
     return 0.0;
   }
   let duty = f64::from(policy.effective_cpu_percent()) / 100.0;
-  let coverage = if policy.cpu_cores == 0 {
-    1.0
-  } else {
-    (f64::from(policy.cpu_cores) / sabotage::available_cores() as f64).min(1.0)
-  };
+  let coverage = if policy.cpu_cores == 0 { 1.0 } else { (f64::from(policy.cpu_cores) / sabotage::available_cores() as f64).min(1.0) };
   f64::max(0.4, 0.8 * duty * coverage)
 }
 
@@ -192,11 +188,7 @@ fn resource_findings(config: &Config, policy: &Policy) -> Vec<String> {
   let lasting = |ms: f64| if ms > 0.0 { format!("for {ms} ms") } else { "until removed".to_string() };
   if policy.burns_cpu() {
     let threads = if policy.cpu_cores > 0 { policy.cpu_cores.to_string() } else { format!("all {}", sabotage::available_cores()) };
-    findings.push(format!(
-      "policy {name:?} burns {threads} core(s) at {}% {}",
-      policy.effective_cpu_percent(),
-      lasting(policy.cpu_duration_ms())
-    ));
+    findings.push(format!("policy {name:?} burns {threads} core(s) at {}% {}", policy.effective_cpu_percent(), lasting(policy.cpu_duration_ms())));
   }
   if policy.leaks_ram() && policy.ram_cap_mb().is_none() {
     let ceiling_mb = sabotage::ceiling().bytes / sabotage::MB;
@@ -255,8 +247,7 @@ fn inert_findings(config: &Config, policy: &Policy) -> Vec<String> {
     let defaults = if config.enable_default_ignored { protocol.default_ignored() } else { &[] };
     let custom = config.ignored_commands.get(&protocol).map(Vec::as_slice).unwrap_or_default();
     let protected = defaults.iter().copied().chain(custom.iter().map(String::as_str)).find(|prefix| {
-      !prefix.is_empty()
-        && (crate::matcher::starts_with_ignore_case(target, prefix) || crate::matcher::starts_with_ignore_case(bare, prefix))
+      !prefix.is_empty() && (crate::matcher::starts_with_ignore_case(target, prefix) || crate::matcher::starts_with_ignore_case(bare, prefix))
     });
     if let Some(prefix) = protected {
       findings.push(format!("policy {name:?} can never fire: its target {target:?} is protected by the ignored prefix {prefix:?}"));
@@ -275,10 +266,7 @@ fn overlaps(config: &Config) -> Vec<String> {
         continue;
       }
       if let Some(how) = overlap(a, b) {
-        findings.push(format!(
-          "policies {:?} and {:?} overlap ({how}): a request matching both gets both faults, latencies added",
-          a.name, b.name
-        ));
+        findings.push(format!("policies {:?} and {:?} overlap ({how}): a request matching both gets both faults, latencies added", a.name, b.name));
       }
     }
   }
@@ -409,7 +397,13 @@ mod tests {
     // A small duty cycle still weighs 0.4.
     assert_eq!(score(|r| r.cpu_percent = 10), 40);
     // The cap, not the chunk, is what the policy holds.
-    assert_eq!(score(|r| { r.ram_chunk_mb = 16.0; r.ram_max_mb = 2048.0 }), 90);
+    assert_eq!(
+      score(|r| {
+        r.ram_chunk_mb = 16.0;
+        r.ram_max_mb = 2048.0
+      }),
+      90
+    );
     if cores >= 2 {
       let mut one = p("one", Protocol::Resource, "");
       one.cpu_cores = 1;

@@ -98,10 +98,7 @@ pub struct TargetIndex {
 
 impl TargetIndex {
   /// Compiles the targets of `policies` (given with their indexes in the whole set).
-  pub fn build<'a>(
-    protocol: Protocol,
-    policies: impl IntoIterator<Item = (usize, &'a Policy)>,
-  ) -> Result<TargetIndex, Vec<TargetError>> {
+  pub fn build<'a>(protocol: Protocol, policies: impl IntoIterator<Item = (usize, &'a Policy)>) -> Result<TargetIndex, Vec<TargetError>> {
     let shape = Shape::of(protocol);
     let mut index = TargetIndex {
       shape,
@@ -261,9 +258,9 @@ fn path_of(input: &str, strip_query: bool) -> &str {
 
 /// The path of an absolute `http(s)://host/path` URL (`/` when it has none).
 fn path_of_url(url: &str) -> Option<&str> {
-  let rest = ["https://", "http://"].iter().find_map(|scheme| {
-    url.get(..scheme.len()).filter(|s| s.eq_ignore_ascii_case(scheme)).map(|_| &url[scheme.len()..])
-  })?;
+  let rest = ["https://", "http://"]
+    .iter()
+    .find_map(|scheme| url.get(..scheme.len()).filter(|s| s.eq_ignore_ascii_case(scheme)).map(|_| &url[scheme.len()..]))?;
   Some(rest.find('/').map_or("/", |slash| &rest[slash..]))
 }
 

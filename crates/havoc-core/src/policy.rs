@@ -46,16 +46,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
-  pub const ALL: [Protocol; 8] = [
-    Protocol::Http,
-    Protocol::Grpc,
-    Protocol::Sql,
-    Protocol::Redis,
-    Protocol::Rabbitmq,
-    Protocol::Kafka,
-    Protocol::Mongo,
-    Protocol::Resource,
-  ];
+  pub const ALL: [Protocol; 8] =
+    [Protocol::Http, Protocol::Grpc, Protocol::Sql, Protocol::Redis, Protocol::Rabbitmq, Protocol::Kafka, Protocol::Mongo, Protocol::Resource];
   pub const COUNT: usize = Self::ALL.len();
 
   pub fn as_str(self) -> &'static str {
@@ -216,11 +208,7 @@ impl Policy {
   pub fn is_active(&self) -> bool {
     match self.protocol() {
       Protocol::Resource => self.burns_cpu() || self.leaks_ram(),
-      _ => {
-        self.drop_connection
-          || (self.latency_chance > 0.0 && self.latency_duration > 0.0)
-          || self.error_chance > 0.0
-      }
+      _ => self.drop_connection || (self.latency_chance > 0.0 && self.latency_duration > 0.0) || self.error_chance > 0.0,
     }
   }
 
@@ -322,14 +310,7 @@ pub struct Config {
 
 impl Default for Config {
   fn default() -> Self {
-    Config {
-      version: 1,
-      warmup_duration: None,
-      enable_default_ignored: true,
-      ignored_commands: BTreeMap::new(),
-      seed: None,
-      policies: Vec::new(),
-    }
+    Config { version: 1, warmup_duration: None, enable_default_ignored: true, ignored_commands: BTreeMap::new(), seed: None, policies: Vec::new() }
   }
 }
 
@@ -355,8 +336,8 @@ impl Config {
 
   /// Parses the JSON form the TypeScript layer sends, then checks every limit.
   pub fn from_json(json: &str) -> Result<Config, Vec<Issue>> {
-    let config: Config = serde_json::from_str(json)
-      .map_err(|e| vec![Issue { path: String::new(), message: format!("invalid configuration: {e}") }])?;
+    let config: Config =
+      serde_json::from_str(json).map_err(|e| vec![Issue { path: String::new(), message: format!("invalid configuration: {e}") }])?;
     let issues = config.check();
     if issues.is_empty() {
       Ok(config)
@@ -545,10 +526,7 @@ mod tests {
 
   #[test]
   fn from_json_reads_camel_case_and_defaults() {
-    let c = Config::from_json(
-      r#"{"version":1,"policies":[{"name":"p","type":"sql","target":"users","errorChance":0.5}]}"#,
-    )
-    .unwrap();
+    let c = Config::from_json(r#"{"version":1,"policies":[{"name":"p","type":"sql","target":"users","errorChance":0.5}]}"#).unwrap();
     assert!(c.enable_default_ignored);
     assert_eq!(c.policies[0].protocol(), Protocol::Sql);
     assert_eq!(c.policies[0].error_chance, 0.5);
@@ -562,10 +540,7 @@ mod tests {
     )
     .unwrap_err();
     let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
-    assert_eq!(
-      paths,
-      ["version", "policies[0].latencyChance", "policies[0].errorCode", "policies[1].name", "policies[1].errorCode"]
-    );
+    assert_eq!(paths, ["version", "policies[0].latencyChance", "policies[0].errorCode", "policies[1].name", "policies[1].errorCode"]);
   }
 
   #[test]

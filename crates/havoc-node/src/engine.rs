@@ -56,9 +56,7 @@ impl JsHeaders {
       return false;
     }
     match kind {
-      sys::ValueType::napi_string => {
-        HEADER.with(|buf| read_utf8(self.env, value, &mut buf.borrow_mut()).is_some_and(|v| v == expected))
-      }
+      sys::ValueType::napi_string => HEADER.with(|buf| read_utf8(self.env, value, &mut buf.borrow_mut()).is_some_and(|v| v == expected)),
       sys::ValueType::napi_object => {
         let mut len = 0u32;
         if sys::napi_get_array_length(self.env, value, &mut len) != sys::Status::napi_ok {
@@ -84,8 +82,7 @@ impl Headers for JsHeaders {
     key[..name.len()].copy_from_slice(name.as_bytes());
     unsafe {
       let mut value = ptr::null_mut();
-      sys::napi_get_named_property(self.env, self.object, key.as_ptr().cast(), &mut value) == sys::Status::napi_ok
-        && self.value_is(value, expected)
+      sys::napi_get_named_property(self.env, self.object, key.as_ptr().cast(), &mut value) == sys::Status::napi_ok && self.value_is(value, expected)
     }
   }
 }

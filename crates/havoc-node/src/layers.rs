@@ -83,22 +83,10 @@ pub fn set_state(set: String) -> String {
     .iter()
     .map(|entry| {
       let names: Vec<String> = entry.layers.keys().map(|n| json_string(n)).collect();
-      format!(
-        r#"{{"version":{},"cause":{},"policies":{},"layers":[{}]}}"#,
-        entry.version,
-        json_string(&entry.cause),
-        entry.policies,
-        names.join(",")
-      )
+      format!(r#"{{"version":{},"cause":{},"policies":{},"layers":[{}]}}"#, entry.version, json_string(&entry.cause), entry.policies, names.join(","))
     })
     .collect();
-  format!(
-    r#"{{"version":{},"halted":{},"layers":[{}],"history":[{}]}}"#,
-    state.version,
-    state.halted,
-    layers.join(","),
-    history.join(",")
-  )
+  format!(r#"{{"version":{},"halted":{},"layers":[{}],"history":[{}]}}"#, state.version, state.halted, layers.join(","), history.join(","))
 }
 
 fn json_string(text: &str) -> String {

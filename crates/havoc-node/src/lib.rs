@@ -8,9 +8,9 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod engine;
-mod sabotage;
-mod limit;
 mod layers;
+mod limit;
+mod sabotage;
 mod tools;
 
 use havoc_core::{Config, Issue};
@@ -30,4 +30,3 @@ pub(crate) fn to_native_issues(issues: Vec<Issue>) -> Vec<NativeIssue> {
 pub(crate) fn parse_config(json: &str) -> std::result::Result<Config, Vec<NativeIssue>> {
   Config::from_json(json).map_err(to_native_issues)
 }
-

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::thread::LocalKey;
 
 use havoc_core::limit::{
-  shared_adaptive, shared_bucket, AdaptiveLimiter, AdaptiveOptions, BucketOptions, Bulkhead, Clock, FakeClock, Outcome,
-  Priority, Refusal, Rejection, TokenBucket,
+  shared_adaptive, shared_bucket, AdaptiveLimiter, AdaptiveOptions, BucketOptions, Bulkhead, Clock, FakeClock, Outcome, Priority, Refusal, Rejection,
+  TokenBucket,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

@@ -35,11 +35,7 @@ pub fn analyze(config_json: String) -> Result<NativeReport> {
     status: report.status.as_str().to_string(),
     total_risk: report.total_risk,
     issues: report.issues,
-    policies: report
-      .policies
-      .into_iter()
-      .map(|p| NativePolicyRisk { name: p.name, scope: p.scope, severity: p.severity, risk: p.risk })
-      .collect(),
+    policies: report.policies.into_iter().map(|p| NativePolicyRisk { name: p.name, scope: p.scope, severity: p.severity, risk: p.risk }).collect(),
   })
 }
 
@@ -56,8 +52,7 @@ pub fn fnv1a64(input: Either<String, Uint8Array>) -> BigInt {
 /// The stable identity of one policy (JSON form of a validated policy).
 #[napi(catch_unwind)]
 pub fn policy_hash(policy_json: String) -> Result<BigInt> {
-  let policy: havoc_core::Policy =
-    serde_json_policy(&policy_json).map_err(|message| Error::new(Status::InvalidArg, message))?;
+  let policy: havoc_core::Policy = serde_json_policy(&policy_json).map_err(|message| Error::new(Status::InvalidArg, message))?;
   Ok(BigInt::from(policy.identity()))
 }
 

@@ -91,8 +91,7 @@ fn compile(mut config: Config, regexes: bool) {
         return;
       }
       for issue in &issues {
-        let expected = machine.contains(issue)
-          || target_index(&issue.path).is_some_and(|i| policies.get(i).is_some_and(is_regex_target));
+        let expected = machine.contains(issue) || target_index(&issue.path).is_some_and(|i| policies.get(i).is_some_and(is_regex_target));
         assert!(expected, "unexpected compile issue {issue} for a sound configuration");
       }
       // Only the whole set's screening `RegexSet` can fail when each regex compiles alone.

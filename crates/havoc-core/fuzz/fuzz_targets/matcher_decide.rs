@@ -35,11 +35,44 @@ const SQL_ONE_IN: u64 = 32;
 
 /// Strings that steer the matcher, picked more often than random ones would hit them.
 const POOL: &[&str] = &[
-  "", "all", "ALL", "*", "/*", "database", "/", "/api", "/api/users", "/api/users/*", "/api/users*", "/API/Users/7",
-  "https://api.example.com/v1/*", "http://other.test/v1/users", "/shop.Cart/*", "/shop.Cart/Add",
-  "grpc.health.v1.Health", "/grpc.health.v1.Health/Check", "GET", "get", "h*", "HSET", "PING", "amq.", "amq.gen-1",
-  "users", "^insert into orders", "select * from users where id = 1", "CREATE TABLE t (id int)", "x-canary", "yes",
-  "X-Canary", "?", "#", "//", " /a ", "é", "\u{A0}",
+  "",
+  "all",
+  "ALL",
+  "*",
+  "/*",
+  "database",
+  "/",
+  "/api",
+  "/api/users",
+  "/api/users/*",
+  "/api/users*",
+  "/API/Users/7",
+  "https://api.example.com/v1/*",
+  "http://other.test/v1/users",
+  "/shop.Cart/*",
+  "/shop.Cart/Add",
+  "grpc.health.v1.Health",
+  "/grpc.health.v1.Health/Check",
+  "GET",
+  "get",
+  "h*",
+  "HSET",
+  "PING",
+  "amq.",
+  "amq.gen-1",
+  "users",
+  "^insert into orders",
+  "select * from users where id = 1",
+  "CREATE TABLE t (id int)",
+  "x-canary",
+  "yes",
+  "X-Canary",
+  "?",
+  "#",
+  "//",
+  " /a ",
+  "é",
+  "\u{A0}",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -94,7 +127,12 @@ enum Edit {
 enum HeaderInput {
   Free(Text, Text),
   /// A required header of a policy, maybe with its name uppercased or its value changed.
-  FromPolicy { policy: u8, which: u8, upper: bool, other_value: bool },
+  FromPolicy {
+    policy: u8,
+    which: u8,
+    upper: bool,
+    other_value: bool,
+  },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -300,12 +338,7 @@ fn ignored(config: &Config, protocol: Protocol, target: &str) -> bool {
   let defaults = if config.enable_default_ignored { protocol.default_ignored() } else { &[] };
   let custom = config.ignored_commands.get(&protocol).map(Vec::as_slice).unwrap_or_default();
   let bare = if protocol == Protocol::Grpc { target.trim_start_matches('/') } else { target };
-  defaults
-    .iter()
-    .copied()
-    .chain(custom.iter().map(String::as_str))
-    .filter(|p| !p.is_empty())
-    .any(|p| starts_ic(target, p) || starts_ic(bare, p))
+  defaults.iter().copied().chain(custom.iter().map(String::as_str)).filter(|p| !p.is_empty()).any(|p| starts_ic(target, p) || starts_ic(bare, p))
 }
 
 fn expected(config: &Config, protocol: Protocol, target: &str, headers: &[(String, String)]) -> Option<Decision> {
@@ -332,8 +365,7 @@ fn expected(config: &Config, protocol: Protocol, target: &str, headers: &[(Strin
       continue;
     }
     if p.latency_chance >= 1.0 && p.latency_duration > 0.0 {
-      decision.get_or_insert(Decision { policy: i, latency_ms: 0.0, error: false, drop: false }).latency_ms +=
-        p.latency_duration;
+      decision.get_or_insert(Decision { policy: i, latency_ms: 0.0, error: false, drop: false }).latency_ms += p.latency_duration;
     }
     let drop = p.drop_connection;
     let error = !drop && p.error_chance >= 1.0;

@@ -159,8 +159,7 @@ fuzz_target!(|input: Input| {
   // The implementation's emission interval, in ticks: validate() keeps it in [1, 2^62).
   let interval = (options.per_ns as f64 * TICKS_PER_NS as f64 / options.rate).ceil() as u64;
   assert!(interval >= 1);
-  let mut model =
-    Model { interval: u128::from(interval), tolerance: u128::from(interval) * u128::from(burst), tat: 0 };
+  let mut model = Model { interval: u128::from(interval), tolerance: u128::from(interval) * u128::from(burst), tat: 0 };
   let span_ns = ns_ceil(model.tolerance);
   // Ticks since the bucket was created, exactly.
   let origin = input.start_ns;

@@ -47,14 +47,7 @@ pub struct AdaptiveOptions {
 
 impl Default for AdaptiveOptions {
   fn default() -> Self {
-    AdaptiveOptions {
-      initial_limit: 20,
-      min_limit: 1,
-      max_limit: 1000,
-      probe_interval_ns: 30_000_000_000,
-      backoff: 0.9,
-      min_window_ns: 1_000_000,
-    }
+    AdaptiveOptions { initial_limit: 20, min_limit: 1, max_limit: 1000, probe_interval_ns: 30_000_000_000, backoff: 0.9, min_window_ns: 1_000_000 }
   }
 }
 

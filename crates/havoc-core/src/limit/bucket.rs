@@ -93,14 +93,7 @@ impl TokenBucket {
   pub fn with_clock(options: BucketOptions, clock: Arc<dyn Clock>) -> Result<Self, String> {
     options.validate()?;
     let interval = (options.per_ns as f64 * TICKS_PER_NS as f64 / options.rate).ceil() as u64;
-    Ok(TokenBucket {
-      options,
-      interval,
-      tolerance: interval * options.burst,
-      origin_ns: clock.now_ns(),
-      tat: AtomicU64::new(0),
-      clock,
-    })
+    Ok(TokenBucket { options, interval, tolerance: interval * options.burst, origin_ns: clock.now_ns(), tat: AtomicU64::new(0), clock })
   }
 
   pub fn options(&self) -> &BucketOptions {

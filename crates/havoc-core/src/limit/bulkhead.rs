@@ -63,7 +63,10 @@ impl Bulkhead {
       }
     }
     if thresholds[0] > thresholds[1] || thresholds[1] > thresholds[2] {
-      return Err(format!("thresholds must not decrease with priority (low {} <= standard {} <= critical {})", thresholds[0], thresholds[1], thresholds[2]));
+      return Err(format!(
+        "thresholds must not decrease with priority (low {} <= standard {} <= critical {})",
+        thresholds[0], thresholds[1], thresholds[2]
+      ));
     }
     // Rounded to 1e-9 first so that 0.8 × 10 is 8 places, not 9 through float noise.
     let ceiling = |t: f64| (((t * capacity as f64) * 1e9).round() / 1e9).ceil().max(1.0) as u32;

@@ -172,10 +172,7 @@ pub fn check(config: &Config) -> Vec<Issue> {
       let message = if before == 0.0 {
         format!("{claim} MB is over the process ceiling of {ceiling_mb:.0} MB ({})", ceiling.reason)
       } else {
-        format!(
-          "brings the RAM of the resource policies to {total_mb} MB, over the process ceiling of {ceiling_mb:.0} MB ({})",
-          ceiling.reason
-        )
+        format!("brings the RAM of the resource policies to {total_mb} MB, over the process ceiling of {ceiling_mb:.0} MB ({})", ceiling.reason)
       };
       issues.push(Issue { path: format!("policies[{i}].{field}"), message });
     }
@@ -407,8 +404,6 @@ mod tests {
     let config = Config { policies, warmup_duration: warmup_ms, ..Config::default() };
     Arc::new(Snapshot::compile(config, 1, Instant::now()).unwrap())
   }
-
-
 
   fn cpu(name: &str, percent: u32) -> Policy {
     Policy { cpu_cores: 1, cpu_percent: percent, ..resource(name) }

@@ -123,9 +123,7 @@ impl Chunk {
   /// Maps `len` bytes already reserved; releases the reservation on failure.
   fn map(len: usize) -> Option<Chunk> {
     // SAFETY: an anonymous private mapping with no address hint has no preconditions.
-    let ptr = unsafe {
-      libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
-    };
+    let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
     if ptr == libc::MAP_FAILED {
       RESERVED.fetch_sub(len as u64, Ordering::AcqRel);
       return None;
@@ -264,8 +262,6 @@ mod tests {
     assert_eq!(parse_limit("9223372036854771712\n"), None);
     assert_eq!(parse_limit("536870912\n"), Some(512 * MB));
   }
-
-
 
   #[test]
   fn leaks_up_to_the_cap_and_frees_on_cancel() {
