@@ -114,13 +114,18 @@ test('consume latency: the handler runs after the delay, messages keep their ord
   const start = performance.now();
   for (const body of ['1', '2', '3', '4']) witness.sendToQueue(q, Buffer.from(body));
   await until(() => seen.length === 4, 'four deliveries');
-  t.deepEqual(seen.map((s) => s.body), ['1', '2', '3', '4']);
+  t.deepEqual(
+    seen.map((s) => s.body),
+    ['1', '2', '3', '4'],
+  );
   t.true(seen[0]!.at - start >= 39, 'the first handler ran after at least the delay');
   t.is(await faults(engine, 'latency', 'slow'), 4);
 });
 
 test('consume with noAck: an error or drop only skips the handler (nothing to nack)', async (t) => {
-  const engine = chaosEngine([{ name: 'flaky', type: 'rabbitmq', target: 'havoc-spec-*', error_chance: 1, match_headers: { 'x-fate': 'fail' } }]);
+  const engine = chaosEngine([
+    { name: 'flaky', type: 'rabbitmq', target: 'havoc-spec-*', error_chance: 1, match_headers: { 'x-fate': 'fail' } },
+  ]);
   const { channel, witness, queue } = await rig(t, engine);
   const q = await queue('noack');
   const seen: string[] = [];
@@ -160,7 +165,9 @@ test('match_headers on message headers: only matching messages are faulted (name
 });
 
 test('publish error on a plain channel: sendToQueue and publish throw AmqpPublishError, nothing is sent', async (t) => {
-  const engine = chaosEngine([{ name: 'refuse', type: 'rabbitmq', target: 'havoc-spec-*', error_chance: 1, error_code: 506, error_body: 'resource locked' }]);
+  const engine = chaosEngine([
+    { name: 'refuse', type: 'rabbitmq', target: 'havoc-spec-*', error_chance: 1, error_code: 506, error_body: 'resource locked' },
+  ]);
   const { channel, witness, queue } = await rig(t, engine);
   const q = await queue('publish-error');
   const error = t.throws(() => channel.sendToQueue(q, Buffer.from('a')), { instanceOf: AmqpPublishError });
@@ -192,7 +199,9 @@ test('publish error on a confirm channel: the callback and waitForConfirms get t
 });
 
 test('publish latency on a topic exchange: routing-key target, later publishes wait behind, waitForConfirms covers the delayed ones', async (t) => {
-  const engine = chaosEngine([{ name: 'slow-orders', type: 'rabbitmq', target: 'orders.created', latency_chance: 1, latency_duration: '40ms' }]);
+  const engine = chaosEngine([
+    { name: 'slow-orders', type: 'rabbitmq', target: 'orders.created', latency_chance: 1, latency_duration: '40ms' },
+  ]);
   const { channel, witness, queue } = await rig(t, engine, true);
   const confirm = channel as amqp.ConfirmChannel;
   const exchange = uniqueName('topic');
@@ -265,7 +274,9 @@ test('callback API: consume error redelivers, publish error throws', async (t) =
   );
   t.teardown(() => connection.close(() => undefined));
   const open = (): Promise<amqpCallback.Channel> =>
-    new Promise((resolve, reject) => connection.createChannel((error: Error | null, c: amqpCallback.Channel) => (error ? reject(error) : resolve(c))));
+    new Promise((resolve, reject) =>
+      connection.createChannel((error: Error | null, c: amqpCallback.Channel) => (error ? reject(error) : resolve(c))),
+    );
   const channel = instrumentAmqp(await open(), engine);
   const witness = await open();
   const q = uniqueName('callback');

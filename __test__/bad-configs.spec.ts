@@ -29,7 +29,9 @@ interface Case {
 }
 
 function readCorpus(): { cases: Case[]; orphans: string[] } {
-  const files = readdirSync(CORPUS).filter((f) => f !== 'README.md').sort();
+  const files = readdirSync(CORPUS)
+    .filter((f) => f !== 'README.md')
+    .sort();
   const inputs = new Set(files.filter((f) => !f.endsWith(EXPECTED)));
   const cases = files
     .filter((f) => f.endsWith(EXPECTED))
@@ -83,9 +85,17 @@ function asText(file: string): string | undefined {
 test('the corpus has at least 150 cases, each input with its expectations', (t) => {
   t.true(corpus.cases.length >= MIN_CASES, `${corpus.cases.length} cases`);
   t.deepEqual(corpus.orphans, [], 'inputs without an .expected.json');
-  t.deepEqual(corpus.cases.filter((c) => c.file.endsWith('.missing')).map((c) => c.name), [], 'expectations without an input');
+  t.deepEqual(
+    corpus.cases.filter((c) => c.file.endsWith('.missing')).map((c) => c.name),
+    [],
+    'expectations without an input',
+  );
   const numbers = corpus.cases.map((c) => Number(c.name.slice(0, 3)));
-  t.deepEqual(numbers, numbers.map((_, i) => i + 1), 'numbered 001, 002, ... without gaps');
+  t.deepEqual(
+    numbers,
+    numbers.map((_, i) => i + 1),
+    'numbered 001, 002, ... without gaps',
+  );
   for (const c of corpus.cases) t.true(c.expected.length > 0, `${c.name} expects at least one issue`);
 });
 
@@ -127,7 +137,9 @@ test('a real file one byte over 5 MiB is refused, and one of exactly 5 MiB loads
   const over = join(dir, 'over.yaml');
   writeFileSync(over, padded(LIMIT + 1));
   const error = refused(t, () => loadConfig(over));
-  t.deepEqual(error.issues, [{ path: '', message: `config file is too large: 5.0 MiB (${LIMIT + 1} bytes); the limit is 5 MiB (${LIMIT} bytes)` }]);
+  t.deepEqual(error.issues, [
+    { path: '', message: `config file is too large: 5.0 MiB (${LIMIT + 1} bytes); the limit is 5 MiB (${LIMIT} bytes)` },
+  ]);
   t.deepEqual(refused(t, () => parseConfig(padded(LIMIT + 1))).issues, [
     { path: '', message: `config is too large: 5.0 MiB (${LIMIT + 1} bytes); the limit is 5 MiB (${LIMIT} bytes)` },
   ]);

@@ -56,14 +56,76 @@ function configOrConfigError(fn: () => Config, fromText: boolean): ConfigIssue[]
 
 const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((code) => String.fromCharCode(code));
 /** Any code point, lone surrogates included (what fast-check 3 called fullUnicodeString, and more). */
-const anyChar = fc.oneof({ weight: 9, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) }, { weight: 1, arbitrary: loneSurrogate });
+const anyChar = fc.oneof(
+  { weight: 9, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
+  { weight: 1, arbitrary: loneSurrogate },
+);
 const anyString = fc.string({ unit: anyChar, maxLength: 40 });
 
 const YAML_TOKENS = [
-  'version', 'policies', 'name', 'type', 'target', 'latency_chance', 'latencyDuration', 'error_code', 'match_headers', 'seed',
-  'http', 'grpc', 'sql', 'resource', '1', '0.5', '-1', '1e400', '9007199254740993', '.nan', '.inf', '1500ms', '25h', 'true',
-  '- ', '-', ': ', ':', ' ', '  ', '    ', '\n', '\r\n', '\r', '\t', '[', ']', '{', '}', ', ', '"', "'", '\\', '&a ', '*a', '!!str ',
-  '!!binary ', '!x ', '# c', '---', '...', '|\n', '>-\n', '~', '? ', '<<: ', '%YAML 1.2\n', '\u0000', '\uFEFF', '\u0085', '\u2028', '😀', '\ud800',
+  'version',
+  'policies',
+  'name',
+  'type',
+  'target',
+  'latency_chance',
+  'latencyDuration',
+  'error_code',
+  'match_headers',
+  'seed',
+  'http',
+  'grpc',
+  'sql',
+  'resource',
+  '1',
+  '0.5',
+  '-1',
+  '1e400',
+  '9007199254740993',
+  '.nan',
+  '.inf',
+  '1500ms',
+  '25h',
+  'true',
+  '- ',
+  '-',
+  ': ',
+  ':',
+  ' ',
+  '  ',
+  '    ',
+  '\n',
+  '\r\n',
+  '\r',
+  '\t',
+  '[',
+  ']',
+  '{',
+  '}',
+  ', ',
+  '"',
+  "'",
+  '\\',
+  '&a ',
+  '*a',
+  '!!str ',
+  '!!binary ',
+  '!x ',
+  '# c',
+  '---',
+  '...',
+  '|\n',
+  '>-\n',
+  '~',
+  '? ',
+  '<<: ',
+  '%YAML 1.2\n',
+  '\u0000',
+  '\uFEFF',
+  '\u0085',
+  '\u2028',
+  '😀',
+  '\ud800',
 ];
 const yamlish = fc
   .array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...YAML_TOKENS) }, { weight: 1, arbitrary: anyString }), { maxLength: 60 })
@@ -90,9 +152,9 @@ const VALID_JSON = JSON.stringify(parseConfig(VALID_YAML), null, 2);
 /** A valid text with a few random edits: insertions of tokens, deletions. */
 function mutated(base: string): fc.Arbitrary<string> {
   const edit = fc.tuple(fc.nat({ max: base.length }), fc.nat({ max: 8 }), fc.oneof(fc.constantFrom(...YAML_TOKENS), anyString));
-  return fc.array(edit, { minLength: 1, maxLength: 4 }).map((edits) =>
-    edits.reduce((text, [at, removed, inserted]) => text.slice(0, at) + inserted + text.slice(at + removed), base),
-  );
+  return fc
+    .array(edit, { minLength: 1, maxLength: 4 })
+    .map((edits) => edits.reduce((text, [at, removed, inserted]) => text.slice(0, at) + inserted + text.slice(at + removed), base));
 }
 
 const TEXTS: [string, fc.Arbitrary<string>][] = [
@@ -121,18 +183,62 @@ TEXTS.forEach(([label, texts], i) => {
 
 const TOP_KEYS = ['version', 'warmup_duration', 'warmupDuration', 'enable_default_ignored', 'ignoredCommands', 'seed', 'policies'];
 const POLICY_KEYS = [
-  'name', 'type', 'target', 'latency_chance', 'latencyDuration', 'error_chance', 'errorCode', 'error_body', 'match_headers',
-  'dropConnection', 'stream_roll_mode', 'throttleThreshold', 'ram_chunk_mb', 'ramChunkMB', 'ram_interval', 'cpuCores', 'cpu_percent',
-  'ram_max_mb', 'duration', 'latency_chanse',
+  'name',
+  'type',
+  'target',
+  'latency_chance',
+  'latencyDuration',
+  'error_chance',
+  'errorCode',
+  'error_body',
+  'match_headers',
+  'dropConnection',
+  'stream_roll_mode',
+  'throttleThreshold',
+  'ram_chunk_mb',
+  'ramChunkMB',
+  'ram_interval',
+  'cpuCores',
+  'cpu_percent',
+  'ram_max_mb',
+  'duration',
+  'latency_chanse',
 ];
 const everything = fc.anything({
-  withBigInt: true, withBoxedValues: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true,
-  withObjectString: true, withSparseArray: true, withTypedArray: true, maxDepth: 3,
+  withBigInt: true,
+  withBoxedValues: true,
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withNullPrototype: true,
+  withObjectString: true,
+  withSparseArray: true,
+  withTypedArray: true,
+  maxDepth: 3,
 });
 const fieldValue = fc.oneof(
   everything,
   anyString,
-  fc.constantFrom<unknown>(1, 0, -1, 0.5, 1e400, Number.NaN, 600, 17, 4097, '1500ms', '25h', 'http', 'sql', 'mongodb', 'per-call', true, null, undefined),
+  fc.constantFrom<unknown>(
+    1,
+    0,
+    -1,
+    0.5,
+    Number.POSITIVE_INFINITY,
+    Number.NaN,
+    600,
+    17,
+    4097,
+    '1500ms',
+    '25h',
+    'http',
+    'sql',
+    'mongodb',
+    'per-call',
+    true,
+    null,
+    undefined,
+  ),
 );
 const policyLike = fc.dictionary(fc.constantFrom(...POLICY_KEYS), fieldValue, { maxKeys: 8 });
 const configLike = fc.record({
@@ -150,7 +256,10 @@ const VALUES: [string, fc.Arbitrary<unknown>][] = [
 
 VALUES.forEach(([label, values], i) => {
   test(`validateConfig on ${label}: a Config or a ConfigError`, (t) => {
-    fc.assert(fc.property(values, (value) => void configOrConfigError(() => validateConfig(value), false)), { ...RUNS, seed: 200 + i });
+    fc.assert(
+      fc.property(values, (value) => void configOrConfigError(() => validateConfig(value), false)),
+      { ...RUNS, seed: 200 + i },
+    );
     t.pass();
   });
 });
@@ -219,24 +328,37 @@ const printableName = fc
   .filter((s) => s.trim() !== '' && !/[\p{Cc}\u2028\u2029]/u.test(s));
 /** Header names as written (any case, unique ignoring case), and as stored: lowercase. */
 const headers = fc
-  .uniqueArray(fc.tuple(fc.stringMatching(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}$/), wellFormed), { selector: ([n]) => n.toLowerCase(), maxLength: 3 })
+  .uniqueArray(fc.tuple(fc.stringMatching(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}$/), wellFormed), {
+    selector: ([n]) => n.toLowerCase(),
+    maxLength: 3,
+  })
   .map((pairs): [unknown, unknown] => [Object.fromEntries(pairs), Object.fromEntries(pairs.map(([n, v]) => [n.toLowerCase(), v]))]);
 
 const camelCase = (snake: string): string => snake.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 function policyArb(name: string): fc.Arbitrary<{ raw: Record<string, unknown>; expected: Policy }> {
   return fc.constantFrom(...PROTOCOL_SPELLINGS).chain(([spelling, type]) => {
-    const code = type === 'http' ? same(fc.oneof(fc.constant(0), fc.integer({ min: 100, max: 599 }))) : unsigned(type === 'grpc' ? 16 : 65535);
+    const code =
+      type === 'http' ? same(fc.oneof(fc.constant(0), fc.integer({ min: 100, max: 599 }))) : unsigned(type === 'grpc' ? 16 : 65535);
     const target = type === 'sql' ? same(fc.constantFrom('', 'all', 'database', 'orders', '^select', 'from users')) : same(wellFormed);
     // snake_case key → [the generator, the Policy field it fills]
     const fields: [string, fc.Arbitrary<[unknown, unknown]>, keyof Policy][] = [
-      ['target', target, 'target'], ['latency_chance', chance, 'latencyChance'], ['latency_duration', durationIn(HOUR_MS), 'latencyDuration'],
-      ['error_chance', chance, 'errorChance'], ['error_code', code, 'errorCode'], ['error_body', same(wellFormed), 'errorBody'],
-      ['match_headers', headers, 'matchHeaders'], ['drop_connection', same(fc.boolean()), 'dropConnection'],
+      ['target', target, 'target'],
+      ['latency_chance', chance, 'latencyChance'],
+      ['latency_duration', durationIn(HOUR_MS), 'latencyDuration'],
+      ['error_chance', chance, 'errorChance'],
+      ['error_code', code, 'errorCode'],
+      ['error_body', same(wellFormed), 'errorBody'],
+      ['match_headers', headers, 'matchHeaders'],
+      ['drop_connection', same(fc.boolean()), 'dropConnection'],
       ['stream_roll_mode', same(fc.constantFrom<StreamRollMode>('', 'per-call', 'per-frame', 'stream')), 'streamRollMode'],
-      ['throttle_threshold', unsigned(10_000_000), 'throttleThreshold'], ['ram_chunk_mb', unsigned(16), 'ramChunkMb'],
-      ['ram_interval', durationIn(HOUR_MS), 'ramInterval'], ['cpu_cores', unsigned(1), 'cpuCores'], ['cpu_percent', unsigned(100), 'cpuPercent'],
-      ['ram_max_mb', unsigned(32), 'ramMaxMb'], ['duration', durationIn(24 * HOUR_MS), 'duration'],
+      ['throttle_threshold', unsigned(10_000_000), 'throttleThreshold'],
+      ['ram_chunk_mb', unsigned(16), 'ramChunkMb'],
+      ['ram_interval', durationIn(HOUR_MS), 'ramInterval'],
+      ['cpu_cores', unsigned(1), 'cpuCores'],
+      ['cpu_percent', unsigned(100), 'cpuPercent'],
+      ['ram_max_mb', unsigned(32), 'ramMaxMb'],
+      ['duration', durationIn(24 * HOUR_MS), 'duration'],
     ];
     const spellings = (key: string): string[] => (key === 'ram_chunk_mb' ? [key, camelCase(key), 'ramChunkMB'] : [key, camelCase(key)]);
     const drawn = fields.map(([key, arb]) => fc.tuple(optional(arb), fc.constantFrom(...spellings(key))));
@@ -268,10 +390,16 @@ const validConfig = fc
       seed: optional(same(fc.maxSafeNat())),
       ignored: optional(
         fc
-          .uniqueArray(fc.tuple(fc.constantFrom(...PROTOCOL_SPELLINGS), fc.array(fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }), { maxLength: 3 })), {
-            selector: ([[, protocol]]) => protocol,
-            maxLength: 3,
-          })
+          .uniqueArray(
+            fc.tuple(
+              fc.constantFrom(...PROTOCOL_SPELLINGS),
+              fc.array(fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }), { maxLength: 3 }),
+            ),
+            {
+              selector: ([[, protocol]]) => protocol,
+              maxLength: 3,
+            },
+          )
           .map((entries): [unknown, unknown] => [
             Object.fromEntries(entries.map(([[spelling], prefixes]) => [spelling, prefixes])),
             Object.fromEntries(entries.map(([[, protocol], prefixes]) => [protocol, prefixes])),
@@ -283,8 +411,10 @@ const validConfig = fc
     const raw: Record<string, unknown> = { version: 1, policies: policies.map((p) => p.raw) };
     const expected: Config = { version: 1, enableDefaultIgnored: true, ignoredCommands: {}, policies: policies.map((p) => p.expected) };
     const top: [string, Drawn, keyof Config][] = [
-      ['warmup_duration', warmup, 'warmupDuration'], ['enableDefaultIgnored', enableDefaultIgnored, 'enableDefaultIgnored'],
-      ['seed', seed, 'seed'], ['ignored_commands', ignored, 'ignoredCommands'],
+      ['warmup_duration', warmup, 'warmupDuration'],
+      ['enableDefaultIgnored', enableDefaultIgnored, 'enableDefaultIgnored'],
+      ['seed', seed, 'seed'],
+      ['ignored_commands', ignored, 'ignoredCommands'],
     ];
     for (const [key, value, property] of top) {
       if (value.given !== 'absent') raw[key] = value.given === 'null' ? null : value.raw;
@@ -309,8 +439,24 @@ test('a generated valid config, written as YAML or JSON, parses back to the conf
 
 const SET: Policy[] = [
   policy({ name: 'chaos-header', type: 'http', latencyChance: 0.5, latencyDuration: 40, matchHeaders: { 'x-chaos': 'on' } }),
-  policy({ name: 'users', type: 'http', target: '/api/users/*', latencyChance: 0.5, latencyDuration: 25, errorChance: 0.3, errorCode: 503, errorBody: '{"e":1}' }),
-  policy({ name: 'checkout', type: 'http', target: '/checkout', errorChance: 0.5, dropConnection: true, matchHeaders: { 'x-user': '7', accept: 'json' } }),
+  policy({
+    name: 'users',
+    type: 'http',
+    target: '/api/users/*',
+    latencyChance: 0.5,
+    latencyDuration: 25,
+    errorChance: 0.3,
+    errorCode: 503,
+    errorBody: '{"e":1}',
+  }),
+  policy({
+    name: 'checkout',
+    type: 'http',
+    target: '/checkout',
+    errorChance: 0.5,
+    dropConnection: true,
+    matchHeaders: { 'x-user': '7', accept: 'json' },
+  }),
   policy({ name: 'cart', type: 'grpc', target: '/shop.Cart/*', errorChance: 0.4, latencyChance: 0.5, latencyDuration: 5 }),
   policy({ name: 'any-grpc', type: 'grpc', dropConnection: true, errorChance: 0.1 }),
   policy({ name: 'orders-sql', type: 'sql', target: 'orders', latencyChance: 1, latencyDuration: 3, errorChance: 0.2, errorCode: 1213 }),
@@ -322,7 +468,20 @@ const SET: Policy[] = [
 const DEFAULT_CODES: Partial<Record<Protocol, number>> = { http: 500, grpc: 14 };
 
 const requestTarget = fc.oneof(
-  fc.constantFrom('/api/users/7', '/API/Users/', '/api/usersettings', '/checkout', '/shop.Cart/Add', 'SELECT * FROM orders', 'GET', 'get', 'find', 'orders.created', 'billing', ''),
+  fc.constantFrom(
+    '/api/users/7',
+    '/API/Users/',
+    '/api/usersettings',
+    '/checkout',
+    '/shop.Cart/Add',
+    'SELECT * FROM orders',
+    'GET',
+    'get',
+    'find',
+    'orders.created',
+    'billing',
+    '',
+  ),
   anyString,
   fc.tuple(fc.constantFrom('/api/users/', '/shop.Cart/', 'orders.', 'select '), anyString).map(([a, b]) => a + b),
 );
@@ -337,10 +496,13 @@ function checkDecision(decision: Decision | null, protocol: Protocol): void {
   if (decision === null) return;
   const keys = Object.keys(decision).sort().join(',');
   if (keys !== 'drop,error,latencyMs,policy') fail(`keys ${keys}`);
-  const named = SET.find((p) => p.name === decision.policy && p.type === protocol) ?? fail(`no ${protocol} policy named ${decision.policy}`);
+  const named =
+    SET.find((p) => p.name === decision.policy && p.type === protocol) ?? fail(`no ${protocol} policy named ${decision.policy}`);
   const most = SET.filter((p) => p.type === protocol).reduce((sum, p) => sum + p.latencyDuration, 0);
-  if (!(Number.isInteger(decision.latencyMs) && decision.latencyMs >= 0 && decision.latencyMs <= most)) fail(`latencyMs ${decision.latencyMs}`);
-  if (typeof decision.drop !== 'boolean' || (decision.drop && !named.dropConnection)) fail(`drop ${String(decision.drop)} from ${named.name}`);
+  if (!(Number.isInteger(decision.latencyMs) && decision.latencyMs >= 0 && decision.latencyMs <= most))
+    fail(`latencyMs ${decision.latencyMs}`);
+  if (typeof decision.drop !== 'boolean' || (decision.drop && !named.dropConnection))
+    fail(`drop ${String(decision.drop)} from ${named.name}`);
   const { error } = decision;
   if (error !== null) {
     const code = named.errorCode || DEFAULT_CODES[protocol] || 0;

@@ -44,7 +44,12 @@ async function start(t: { teardown(fn: () => Promise<void>): void }): Promise<{ 
 }
 
 /** One HTTP request with node:http (an explicit agent bounds the sockets). */
-function send(plane: ControlPlane, method: string, path: string, options: { headers?: Record<string, string>; body?: string; agent?: Agent } = {}): Promise<Reply> {
+function send(
+  plane: ControlPlane,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: string; agent?: Agent } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(`${plane.url}${path}`, { method, headers: options.headers ?? {}, agent: options.agent }, (res) => {
       const chunks: Buffer[] = [];
@@ -74,7 +79,9 @@ function operations(doc: OpenApiDoc): { method: string; path: string; operation:
 
 /** The router's table, from the built module behind the package (it is not part of the package's API). */
 function routerTable(): Record<string, readonly string[]> {
-  const module = require(join(dirname(require.resolve('havoc')), 'control-plane.js')) as { ROUTE_METHODS: Record<string, readonly string[]> };
+  const module = require(join(dirname(require.resolve('havoc')), 'control-plane.js')) as {
+    ROUTE_METHODS: Record<string, readonly string[]>;
+  };
   return module.ROUTE_METHODS;
 }
 
@@ -85,7 +92,13 @@ function unresolvedRefs(doc: unknown): string[] {
     pointer
       .slice(2)
       .split('/')
-      .reduce<unknown>((node, key) => (node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[key.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), doc);
+      .reduce<unknown>(
+        (node, key) =>
+          node !== null && typeof node === 'object'
+            ? (node as Record<string, unknown>)[key.replace(/~1/g, '/').replace(/~0/g, '~')]
+            : undefined,
+        doc,
+      );
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) node.forEach(walk);
     else if (node !== null && typeof node === 'object') {
@@ -103,8 +116,16 @@ test('every operation of the OpenAPI document answers 401 without the token, and
   const { engine, plane } = await start(t);
   const ops = operations(await fetchDoc(plane));
   t.true(ops.length >= 10);
-  const bodies: Record<string, string> = { PUT: 'version: 1\npolicies:\n  - name: sneaky\n    type: http\n    error_chance: 1\n', POST: 'version: 1\n' };
-  const wrong: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { 'x-havoc-token': `${TOKEN}x` }, { authorization: TOKEN }];
+  const bodies: Record<string, string> = {
+    PUT: 'version: 1\npolicies:\n  - name: sneaky\n    type: http\n    error_chance: 1\n',
+    POST: 'version: 1\n',
+  };
+  const wrong: Record<string, string>[] = [
+    {},
+    { authorization: 'Bearer wrong' },
+    { 'x-havoc-token': `${TOKEN}x` },
+    { authorization: TOKEN },
+  ];
   for (const { method, path } of ops) {
     for (const headers of wrong) {
       const res = await send(plane, method, path, { headers: { ...headers, 'content-type': 'application/yaml' }, body: bodies[method] });
@@ -126,15 +147,31 @@ test('GET /havoc/openapi.json is OpenAPI 3.1 and documents every route and metho
   t.regex(doc.openapi, /^3\.1\.\d+$/);
   t.is(doc.info.version, (require('havoc/package.json') as { version: string }).version);
   t.deepEqual(unresolvedRefs(doc), []);
-  t.like(doc.components.securitySchemes, { bearerToken: { type: 'http', scheme: 'bearer' }, headerToken: { type: 'apiKey', in: 'header', name: 'X-Havoc-Token' } });
-  const documented = Object.fromEntries(Object.entries(doc.paths).map(([path, item]) => [path, METHODS.filter((m) => item[m] !== undefined).map((m) => m.toUpperCase()).sort()]));
+  t.like(doc.components.securitySchemes, {
+    bearerToken: { type: 'http', scheme: 'bearer' },
+    headerToken: { type: 'apiKey', in: 'header', name: 'X-Havoc-Token' },
+  });
+  const documented = Object.fromEntries(
+    Object.entries(doc.paths).map(([path, item]) => [
+      path,
+      METHODS.filter((m) => item[m] !== undefined)
+        .map((m) => m.toUpperCase())
+        .sort(),
+    ]),
+  );
   const router = Object.fromEntries(Object.entries(routerTable()).map(([path, methods]) => [path, [...methods].sort()]));
   t.deepEqual(documented, router);
   for (const { method, path, operation } of operations(doc)) {
     t.truthy(operation.responses['200'], `${method} ${path} documents its 200`);
     t.truthy(operation.responses['401'], `${method} ${path} documents its 401`);
     if (operation.requestBody !== undefined) {
-      t.deepEqual(Object.keys(operation.requestBody.content).sort(), ['application/json', 'application/x-yaml', 'application/yaml', 'text/x-yaml', 'text/yaml']);
+      t.deepEqual(Object.keys(operation.requestBody.content).sort(), [
+        'application/json',
+        'application/x-yaml',
+        'application/yaml',
+        'text/x-yaml',
+        'text/yaml',
+      ]);
       for (const status of ['413', '415', '422']) t.truthy(operation.responses[status], `${method} ${path} documents its ${status}`);
     }
   }
@@ -159,16 +196,18 @@ test('100 idle half-open connections do not stop it answering; it closes them it
   const sockets: Socket[] = [];
   t.teardown(() => sockets.forEach((socket) => socket.destroy()));
   const outcomes = await Promise.all(
-    Array.from({ length: 100 }, (_, i) =>
-      new Promise<Promise<string>>((resolve, reject) => {
-        const socket = connect(port, '127.0.0.1');
-        sockets.push(socket);
-        let received = '';
-        socket.on('data', (data: Buffer) => (received += data.toString('latin1')));
-        const closed = new Promise<string>((done) => socket.on('close', () => done(received)));
-        socket.once('error', reject);
-        socket.once('connect', () => socket.write(partials[i % partials.length] ?? '', () => resolve(closed)));
-      }),
+    Array.from(
+      { length: 100 },
+      (_, i) =>
+        new Promise<Promise<string>>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1');
+          sockets.push(socket);
+          let received = '';
+          socket.on('data', (data: Buffer) => (received += data.toString('latin1')));
+          const closed = new Promise<string>((done) => socket.on('close', () => done(received)));
+          socket.once('error', reject);
+          socket.once('connect', () => socket.write(partials[i % partials.length] ?? '', () => resolve(closed)));
+        }),
     ),
   );
   const res = await send(plane, 'GET', '/havoc/state', { headers: AUTH });
@@ -199,23 +238,42 @@ test('1,000 concurrent PUTs of distinct configs: the state, the history and the 
       return send(plane, 'PUT', '/havoc/policies', { headers, body, agent }).then((res) => ({ writer: `writer-${i}`, ...res }));
     }),
   );
-  t.deepEqual(replies.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.text}`), []);
+  t.deepEqual(
+    replies.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.text}`),
+    [],
+  );
   const applied = replies.map((r) => ({ writer: r.writer, body: JSON.parse(r.text) as StateBody }));
   // Each PUT answers the state it made: its own policy, under its own version.
-  for (const { writer, body } of applied) t.deepEqual(body.policies.map((p) => p.name), [writer]);
+  for (const { writer, body } of applied)
+    t.deepEqual(
+      body.policies.map((p) => p.name),
+      [writer],
+    );
   const versions = applied.map((a) => a.body.version).sort((a, b) => a - b);
-  t.deepEqual(versions, Array.from({ length: count }, (_, i) => i + 1));
+  t.deepEqual(
+    versions,
+    Array.from({ length: count }, (_, i) => i + 1),
+  );
   const last = applied.find((a) => a.body.version === count);
 
   const state = JSON.parse((await send(plane, 'GET', '/havoc/state', { headers: AUTH })).text) as StateBody;
   t.is(state.version, count);
   t.is(engine.version, count);
-  t.deepEqual(state.policies.map((p) => p.name), [last?.writer]);
+  t.deepEqual(
+    state.policies.map((p) => p.name),
+    [last?.writer],
+  );
   t.deepEqual(state.layers, [{ name: 'api', policies: [last?.writer], lease: null }]);
-  t.deepEqual(engine.policies().map((p) => p.name), [last?.writer]);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    [last?.writer],
+  );
   // The history is bounded (20 sets), consecutive, and its last entry is the state.
   t.is(state.history.length, 20);
-  t.deepEqual(state.history.map((h) => h.version), Array.from({ length: 20 }, (_, i) => count - 19 + i));
+  t.deepEqual(
+    state.history.map((h) => h.version),
+    Array.from({ length: 20 }, (_, i) => count - 19 + i),
+  );
   t.deepEqual(state.history.at(-1), { version: count, cause: 'apply layer "api"', policies: 1, layers: ['api'] });
   t.deepEqual(state.history, engine.state().history);
 });

@@ -10,7 +10,10 @@ function policyYaml(name: string, extra = ''): string {
   return `version: 1\npolicies:\n  - name: ${name}\n    type: http\n    target: /x\n    error_chance: 1\n${extra}`;
 }
 
-async function start(t: { teardown(fn: () => Promise<void>): void }, options: { token?: string } = {}): Promise<{ engine: Engine; plane: ControlPlane; registry: Registry }> {
+async function start(
+  t: { teardown(fn: () => Promise<void>): void },
+  options: { token?: string } = {},
+): Promise<{ engine: Engine; plane: ControlPlane; registry: Registry }> {
   const registry = new Registry();
   const engine = new Engine({ name: setName('control'), registry });
   const plane = await startControlPlane(engine, { registry, token: options.token ?? '' });
@@ -18,7 +21,11 @@ async function start(t: { teardown(fn: () => Promise<void>): void }, options: { 
   return { engine, plane, registry };
 }
 
-async function call(plane: ControlPlane, path: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+async function call(
+  plane: ControlPlane,
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
   const res = await fetch(`${plane.url}${path}`, init);
   const text = await res.text();
   assertJson(res, text);
@@ -26,7 +33,8 @@ async function call(plane: ControlPlane, path: string, init: RequestInit = {}): 
 }
 
 function assertJson(res: Response, text: string): void {
-  if (res.headers.get('content-type') !== 'application/json') throw new Error(`expected JSON, got ${res.headers.get('content-type')}: ${text}`);
+  if (res.headers.get('content-type') !== 'application/json')
+    throw new Error(`expected JSON, got ${res.headers.get('content-type')}: ${text}`);
 }
 
 function put(plane: ControlPlane, body: string, query = '', type = YAML) {
@@ -39,7 +47,10 @@ test('GET /havoc/state shows effective policies, layers, version, leases and war
   const { status, body } = await call(plane, '/havoc/state');
   t.is(status, 200);
   t.like(body, { version: 1, halted: false, warmupRemainingMs: 0, leases: [] });
-  t.deepEqual((body.policies as { name: string }[]).map((p) => p.name), ['from-file']);
+  t.deepEqual(
+    (body.policies as { name: string }[]).map((p) => p.name),
+    ['from-file'],
+  );
   t.deepEqual(body.layers, [{ name: 'file', policies: ['from-file'], lease: null }]);
 });
 
@@ -49,11 +60,17 @@ test('PUT /havoc/policies replaces the api layer (YAML or JSON); the union is in
   const res = await put(plane, policyYaml('from-api'));
   t.is(res.status, 200);
   t.is(res.body.applied, 'api');
-  t.deepEqual(engine.policies().map((p) => p.name), ['from-api', 'from-file']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['from-api', 'from-file'],
+  );
   t.is(engine.decide('http', '/x')?.policy, 'from-api');
   const json = JSON.stringify({ version: 1, policies: [{ name: 'json-api', type: 'http', target: '/x', errorChance: 1 }] });
   t.is((await put(plane, json, '', 'application/json; charset=utf-8')).status, 200);
-  t.deepEqual(engine.policies().map((p) => p.name), ['json-api', 'from-file']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['json-api', 'from-file'],
+  );
 });
 
 test('PUT with an invalid config: 422 with the issues, nothing applied', async (t) => {
@@ -64,7 +81,10 @@ test('PUT with an invalid config: 422 with the issues, nothing applied', async (
   t.deepEqual(res.body.issues, [
     { path: 'policies[0].latency_duraton', line: 7, column: 5, message: 'unknown key `latency_duraton`; did you mean `latency_duration`?' },
   ]);
-  t.deepEqual(engine.policies().map((p) => p.name), ['good']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['good'],
+  );
 });
 
 test('PUT that redefines a policy of another layer: 422 naming both layers', async (t) => {
@@ -73,7 +93,10 @@ test('PUT that redefines a policy of another layer: 422 naming both layers', asy
   const res = await put(plane, policyYaml('shared'));
   t.is(res.status, 422);
   t.regex(String(res.body.error), /policy "shared" of layer "api" is already defined in layer "file"/);
-  t.deepEqual(engine.state().layers.map((l) => l.name), ['file']);
+  t.deepEqual(
+    engine.state().layers.map((l) => l.name),
+    ['file'],
+  );
 });
 
 test('DELETE /havoc/policies removes the api layer only', async (t) => {
@@ -82,7 +105,10 @@ test('DELETE /havoc/policies removes the api layer only', async (t) => {
   await put(plane, policyYaml('from-api'));
   const removed = await call(plane, '/havoc/policies', { method: 'DELETE' });
   t.like(removed, { status: 200, body: { removed: true } });
-  t.deepEqual(engine.policies().map((p) => p.name), ['from-file']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['from-file'],
+  );
   t.like(await call(plane, '/havoc/policies', { method: 'DELETE' }), { status: 200, body: { removed: false } });
 });
 
@@ -96,7 +122,10 @@ test('halt, resume and rollback', async (t) => {
   t.like((await call(plane, '/havoc/resume', { method: 'POST' })).body, { halted: false });
   t.is(engine.decide('http', '/x')?.policy, 'two');
   t.is((await call(plane, '/havoc/rollback', { method: 'POST' })).status, 200);
-  t.deepEqual(engine.policies().map((p) => p.name), ['one']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['one'],
+  );
   const none = await call(plane, '/havoc/rollback', { method: 'POST' });
   t.is(none.status, 409);
   t.regex(String(none.body.error), /no earlier policy set/);
@@ -108,7 +137,11 @@ test('halt, resume and rollback', async (t) => {
 
 test('POST /havoc/plan analyzes without applying', async (t) => {
   const { engine, plane } = await start(t);
-  const res = await call(plane, '/havoc/plan', { method: 'POST', body: 'version: 1\npolicies:\n  - name: everything\n    type: http\n    target: all\n    drop_connection: true\n', headers: { 'content-type': YAML } });
+  const res = await call(plane, '/havoc/plan', {
+    method: 'POST',
+    body: 'version: 1\npolicies:\n  - name: everything\n    type: http\n    target: all\n    drop_connection: true\n',
+    headers: { 'content-type': YAML },
+  });
   t.is(res.status, 200);
   t.like(res.body, { score: 95, status: 'CRITICAL' });
   t.is(engine.version, 0);
@@ -172,7 +205,12 @@ test('bodies over 1 MiB get 413 and are never parsed, declared or chunked', asyn
       controller.close();
     },
   });
-  const chunked = await call(plane, '/havoc/policies', { method: 'PUT', body: chunks, headers: { 'content-type': YAML }, duplex: 'half' } as RequestInit);
+  const chunked = await call(plane, '/havoc/policies', {
+    method: 'PUT',
+    body: chunks,
+    headers: { 'content-type': YAML },
+    duplex: 'half',
+  } as RequestInit);
   t.is(chunked.status, 413);
   t.is(engine.version, 0);
 });
@@ -201,11 +239,23 @@ test('a TTL reverts the api layer on the engine side after the client was killed
   const status = await new Promise<string>((resolve) => child.stdout.once('data', (data: Buffer) => resolve(data.toString().trim())));
   t.is(status, '200');
   child.kill('SIGKILL');
-  t.deepEqual(engine.policies().map((p) => p.name), ['chaos']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['chaos'],
+  );
   const lease = (await call(plane, '/havoc/state')).body.leases as { layer: string; ttlMs: number }[];
   t.like(lease[0], { layer: 'api', ttlMs: 1000 });
   // No decide() is called: the engine's own timer must revert the layer.
-  t.true(await eventually(() => engine.policies().map((p) => p.name).join() === 'calm', 5000));
+  t.true(
+    await eventually(
+      () =>
+        engine
+          .policies()
+          .map((p) => p.name)
+          .join() === 'calm',
+      5000,
+    ),
+  );
   t.deepEqual((await call(plane, '/havoc/state')).body.leases, []);
 });
 

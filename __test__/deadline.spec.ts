@@ -1,5 +1,14 @@
 import test from 'ava';
-import { DeadlineExceededError, deadlineFromHeaders, deadlineSignal, formatGrpcTimeout, injectDeadline, parseGrpcTimeout, remainingMs, withChaos } from 'havoc';
+import {
+  DeadlineExceededError,
+  deadlineFromHeaders,
+  deadlineSignal,
+  formatGrpcTimeout,
+  injectDeadline,
+  parseGrpcTimeout,
+  remainingMs,
+  withChaos,
+} from 'havoc';
 
 test('grpc-timeout uses the finest unit that fits 8 digits, rounding up', (t) => {
   t.is(formatGrpcTimeout(1900), '1900000u', '1.9 s is not rounded to 1S');
@@ -53,13 +62,22 @@ test('withChaos is reproducible with a seed and serves latency before the error'
   t.notDeepEqual(await rolls(8), first);
   const failures = first.filter((r) => r === 'E').length;
   t.true(failures > 5 && failures < 35, `${failures} of 40 failed at 50%`);
-  const always = withChaos(async (_?: AbortSignal) => 'ok', { errorChance: 1, error: () => new RangeError('boom'), latencyChance: 1, latencyMs: 1 });
+  const always = withChaos(async (_?: AbortSignal) => 'ok', {
+    errorChance: 1,
+    error: () => new RangeError('boom'),
+    latencyChance: 1,
+    latencyMs: 1,
+  });
   await t.throwsAsync(always(), { instanceOf: RangeError, message: 'boom' });
   const controller = new AbortController();
   controller.abort(new Error('aborted during the latency'));
-  await t.throwsAsync(withChaos(async (_: AbortSignal) => 'ok', { errorChance: 1, latencyChance: 1, latencyMs: 60_000 })(controller.signal), {
-    message: 'aborted during the latency',
-  }, 'the latency is served before the error');
+  await t.throwsAsync(
+    withChaos(async (_: AbortSignal) => 'ok', { errorChance: 1, latencyChance: 1, latencyMs: 60_000 })(controller.signal),
+    {
+      message: 'aborted during the latency',
+    },
+    'the latency is served before the error',
+  );
   const slow = withChaos(async (_: { signal: AbortSignal }) => 'ok', { latencyChance: 1, latencyMs: 60_000 });
   const reason = await slow({ signal: AbortSignal.timeout(20) }).then(
     () => null,

@@ -18,7 +18,9 @@ test('no policies, no decision', (t) => {
 test('an error decision carries the code, the body and the policy name', (t) => {
   const engine = new Engine({
     name: setName(),
-    config: config(policy({ name: 'teapot', type: 'http', target: '/tea', errorChance: 1, errorCode: 418, errorBody: '{"short":"stout"}' })),
+    config: config(
+      policy({ name: 'teapot', type: 'http', target: '/tea', errorChance: 1, errorCode: 418, errorBody: '{"short":"stout"}' }),
+    ),
   });
   t.deepEqual(engine.decide('http', '/tea'), {
     policy: 'teapot',
@@ -32,10 +34,7 @@ test('an error decision carries the code, the body and the policy name', (t) => 
 test('error code 0 becomes the protocol default', (t) => {
   const engine = new Engine({
     name: setName(),
-    config: config(
-      policy({ name: 'h', type: 'http', errorChance: 1 }),
-      policy({ name: 'g', type: 'grpc', errorChance: 1 }),
-    ),
+    config: config(policy({ name: 'h', type: 'http', errorChance: 1 }), policy({ name: 'g', type: 'grpc', errorChance: 1 })),
   });
   t.is(engine.decide('http', '/')?.error?.code, 500);
   t.is(engine.decide('grpc', '/shop.Cart/Add')?.error?.code, 14);
@@ -46,7 +45,15 @@ test('latencies of matching policies add up and the first error ends the request
     name: setName(),
     config: config(
       policy({ name: 'everywhere', type: 'http', latencyChance: 1, latencyDuration: 100 }),
-      policy({ name: 'users', type: 'http', target: '/api/users/*', latencyChance: 1, latencyDuration: 250, errorChance: 1, errorCode: 503 }),
+      policy({
+        name: 'users',
+        type: 'http',
+        target: '/api/users/*',
+        latencyChance: 1,
+        latencyDuration: 250,
+        errorChance: 1,
+        errorCode: 503,
+      }),
       policy({ name: 'never-reached', type: 'http', target: '/api/users/7', latencyChance: 1, latencyDuration: 5000 }),
     ),
   });
@@ -104,7 +111,10 @@ test('a handle without config attaches to the existing set and sees later update
   writer.update(config(policy({ name: 'p', type: 'http', errorChance: 1, errorCode: 504 })));
   t.is(reader.decide('http', '/')?.error?.code, 504);
   t.is(reader.version, 2);
-  t.deepEqual(reader.policies().map((p) => p.name), ['p']);
+  t.deepEqual(
+    reader.policies().map((p) => p.name),
+    ['p'],
+  );
 });
 
 test('engines with different names are independent', (t) => {
@@ -125,7 +135,10 @@ test('a bad update throws ConfigError and the last good set keeps running', (t) 
 
 test('update accepts a raw pastaay-style object', (t) => {
   const engine = new Engine({ name: setName() });
-  engine.update({ version: 1, policies: [{ name: 'raw', type: 'http', target: '/r', error_chance: 1, error_code: 429 }] } as unknown as Config);
+  engine.update({
+    version: 1,
+    policies: [{ name: 'raw', type: 'http', target: '/r', error_chance: 1, error_code: 429 }],
+  } as unknown as Config);
   t.is(engine.decide('http', '/r')?.error?.code, 429);
 });
 
@@ -166,7 +179,11 @@ test('sql targets match the normalized statement, bare words as whole words', (t
 
 test('built-in protections are on by default and can be turned off', (t) => {
   const name = setName();
-  const all = [policy({ name: 's', type: 'sql', errorChance: 1 }), policy({ name: 'r', type: 'redis', errorChance: 1 }), policy({ name: 'g', type: 'grpc', errorChance: 1 })];
+  const all = [
+    policy({ name: 's', type: 'sql', errorChance: 1 }),
+    policy({ name: 'r', type: 'redis', errorChance: 1 }),
+    policy({ name: 'g', type: 'grpc', errorChance: 1 }),
+  ];
   const engine = new Engine({ name, config: config(...all) });
   t.is(engine.decide('sql', 'DROP TABLE users'), null);
   t.is(engine.decide('redis', 'ping'), null);
@@ -197,7 +214,10 @@ test('policies() filters by protocol', (t) => {
     name: setName(),
     config: config(policy({ name: 'h', type: 'http' }), policy({ name: 's', type: 'sql' })),
   });
-  t.deepEqual(engine.policies('sql').map((p) => p.name), ['s']);
+  t.deepEqual(
+    engine.policies('sql').map((p) => p.name),
+    ['s'],
+  );
   t.is(engine.policies().length, 2);
 });
 
@@ -214,7 +234,10 @@ test('long targets and non-ASCII paths are read whole', (t) => {
   const long = `/${'a'.repeat(10_000)}`;
   const engine = new Engine({
     name: setName(),
-    config: config(policy({ name: 'long', type: 'http', target: long, errorChance: 1 }), policy({ name: 'uni', type: 'http', target: '/café/*', errorChance: 1 })),
+    config: config(
+      policy({ name: 'long', type: 'http', target: long, errorChance: 1 }),
+      policy({ name: 'uni', type: 'http', target: '/café/*', errorChance: 1 }),
+    ),
   });
   t.is(engine.decide('http', long)?.policy, 'long');
   t.is(engine.decide('http', `${long}b`), null);

@@ -26,12 +26,17 @@ test('scope: a narrow target weighs 0.4, a catch-all 1.0', (t) => {
 });
 
 test('scope: each repeat of the same type:target adds 0.2', (t) => {
-  const r = analyze(config([
-    { name: 'a', type: 'redis', target: 'GET', error_chance: 0.5 },
-    { name: 'b', type: 'redis', target: 'GET', error_chance: 0.5 },
-    { name: 'c', type: 'redis', target: 'GET', error_chance: 0.5 },
-  ]));
-  t.deepEqual(r.policies.map((p) => Math.round(p.scope * 10) / 10), [0.4, 0.6, 0.8]);
+  const r = analyze(
+    config([
+      { name: 'a', type: 'redis', target: 'GET', error_chance: 0.5 },
+      { name: 'b', type: 'redis', target: 'GET', error_chance: 0.5 },
+      { name: 'c', type: 'redis', target: 'GET', error_chance: 0.5 },
+    ]),
+  );
+  t.deepEqual(
+    r.policies.map((p) => Math.round(p.scope * 10) / 10),
+    [0.4, 0.6, 0.8],
+  );
   // survival = 0.8 × 0.7 × 0.6 = 0.336
   t.is(r.score, 66);
   t.is(r.status, 'HIGH');
@@ -77,15 +82,17 @@ test('inactive policies add no risk', (t) => {
 });
 
 test('findings pastaay misses: inert faults, unreachable policies, overlaps', (t) => {
-  const r = analyze(config([
-    { name: 'idle', type: 'http', target: '/a' },
-    { name: 'no-duration', type: 'http', target: '/b', latency_chance: 1 },
-    { name: 'health', type: 'grpc', target: '/grpc.health.v1.Health/*', error_chance: 1 },
-    { name: 'redis-headers', type: 'redis', target: 'GET', error_chance: 1, match_headers: { 'x-a': '1' } },
-    { name: 'ram-drop', type: 'resource', ram_chunk_mb: 8, drop_connection: true },
-    { name: 'api', type: 'http', target: '/api/*', error_chance: 0.1 },
-    { name: 'users', type: 'http', target: '/api/users/*', error_chance: 0.1 },
-  ]));
+  const r = analyze(
+    config([
+      { name: 'idle', type: 'http', target: '/a' },
+      { name: 'no-duration', type: 'http', target: '/b', latency_chance: 1 },
+      { name: 'health', type: 'grpc', target: '/grpc.health.v1.Health/*', error_chance: 1 },
+      { name: 'redis-headers', type: 'redis', target: 'GET', error_chance: 1, match_headers: { 'x-a': '1' } },
+      { name: 'ram-drop', type: 'resource', ram_chunk_mb: 8, drop_connection: true },
+      { name: 'api', type: 'http', target: '/api/*', error_chance: 0.1 },
+      { name: 'users', type: 'http', target: '/api/users/*', error_chance: 0.1 },
+    ]),
+  );
   const text = r.issues.join('\n');
   t.regex(text, /"idle" can never fire: every chance is 0/);
   t.regex(text, /"no-duration": latency_chance is set but latency_duration is 0/);

@@ -44,9 +44,6 @@ test('policyHash separates fields: ab|c is not a|bc', (t) => {
 });
 
 test('policyHash sorts header keys and treats -0 as 0', (t) => {
-  t.is(
-    hash({ ...base, match_headers: { 'x-a': '1', 'x-b': '2' } }),
-    hash({ ...base, match_headers: { 'x-b': '2', 'x-a': '1' } }),
-  );
+  t.is(hash({ ...base, match_headers: { 'x-a': '1', 'x-b': '2' } }), hash({ ...base, match_headers: { 'x-b': '2', 'x-a': '1' } }));
   t.is(hash({ ...base, latency_chance: -0 }), hash({ ...base, latency_chance: 0 }));
 });

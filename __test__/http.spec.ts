@@ -13,7 +13,9 @@ for (const framework of FRAMEWORKS) {
   });
 
   test(`${framework}: error answers with the policy's status and JSON body, the app is not called`, async (t) => {
-    const engine = engineWith([{ name: 'teapot', type: 'http', target: '/api/*', error_chance: 1, error_code: 418, error_body: '{"short":"stout"}' }]);
+    const engine = engineWith([
+      { name: 'teapot', type: 'http', target: '/api/*', error_chance: 1, error_code: 418, error_body: '{"short":"stout"}' },
+    ]);
     const app = await startApp(framework, engine);
     t.teardown(app.close);
     const res = await get(`${app.url}/api/tea?cups=2`);
@@ -62,7 +64,9 @@ for (const framework of FRAMEWORKS) {
   });
 
   test(`${framework}: latency then error: the error comes after the delay`, async (t) => {
-    const engine = engineWith([{ name: 'both', type: 'http', target: 'all', latency_chance: 1, latency_duration: '80ms', error_chance: 1, error_code: 503 }]);
+    const engine = engineWith([
+      { name: 'both', type: 'http', target: 'all', latency_chance: 1, latency_duration: '80ms', error_chance: 1, error_code: 503 },
+    ]);
     const app = await startApp(framework, engine);
     t.teardown(app.close);
     const res = await get(`${app.url}/`);
@@ -76,7 +80,9 @@ for (const framework of FRAMEWORKS) {
     const app = await startApp(framework, engine);
     t.teardown(app.close);
     // Gone once the server is serving the delay.
-    const delaying = eventually(async () => (await metricValue(engine.metrics.faultsInjected, { policy: 'slow', protocol: 'http', fault: 'latency' })) === 1);
+    const delaying = eventually(
+      async () => (await metricValue(engine.metrics.faultsInjected, { policy: 'slow', protocol: 'http', fault: 'latency' })) === 1,
+    );
     const res = await get(`${app.url}/slow`, { abortWhen: delaying });
     t.true('error' in res);
     t.true(await eventually(async () => (await metricValue(engine.metrics.clientClosed, { policy: 'slow', protocol: 'http' })) === 1));

@@ -26,7 +26,13 @@ test('no matching policy: commands pass untouched', async (t) => {
 
 test('error: a ReplyError per command (error_body is the reply), the command never reaches the server', async (t) => {
   const engine = chaosEngine([
-    { name: 'readonly', type: 'redis', target: 'set', error_chance: 1, error_body: "READONLY You can't write against a read only replica." },
+    {
+      name: 'readonly',
+      type: 'redis',
+      target: 'set',
+      error_chance: 1,
+      error_body: "READONLY You can't write against a read only replica.",
+    },
     { name: 'loading', type: 'redis', target: 'incr', error_chance: 1 },
   ]);
   const redis = client(engine);
@@ -76,7 +82,10 @@ test('pipeline: decided once, aborted as a unit before anything is sent', async 
   t.is(await faults(engine, 'error'), 1, 'one decision for the unit');
   // A pipeline led by a command no policy matches goes through whole.
   const ok = await redis.pipeline().get(keys[0]!).set(keys[1]!, 'b').exec();
-  t.deepEqual(ok, [[null, null], [null, 'OK']]);
+  t.deepEqual(ok, [
+    [null, null],
+    [null, 'OK'],
+  ]);
   w.disconnect();
   redis.disconnect();
 });
@@ -93,7 +102,10 @@ test('MULTI: decided once by its first command, every command aborted, nothing s
   t.is(await faults(engine, 'latency'), 1, 'the unit served its latency once');
   // Latency only: the transaction runs whole after the delay.
   engine.update({ ...engine.config(), policies: engine.policies().map((p) => ({ ...p, errorChance: 0 })) });
-  t.deepEqual(await redis.multi().incr(key).incr(key).exec(), [[null, 1], [null, 2]]);
+  t.deepEqual(await redis.multi().incr(key).incr(key).exec(), [
+    [null, 1],
+    [null, 2],
+  ]);
   w.disconnect();
   redis.disconnect();
 });

@@ -31,11 +31,18 @@ test('isolated control plane: changes reach the application thread while its eve
 test('isolated control plane: a lease taken there runs out after the worker is gone, with no traffic', async (t) => {
   const engine = new Engine({ name: setName('isolate'), registry: new Registry() });
   const plane = await startControlPlane(engine, { isolate: true, token: '' });
-  const res = await fetch(`${plane.url}/havoc/policies?ttl=3s`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: yaml('leased') });
+  const res = await fetch(`${plane.url}/havoc/policies?ttl=3s`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/yaml' },
+    body: yaml('leased'),
+  });
   t.is(res.status, 200);
   await plane.close();
   // The worker (and its timer) is gone well before the lease runs out.
-  t.deepEqual(engine.policies().map((p) => p.name), ['leased']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['leased'],
+  );
   t.true(await eventually(() => engine.policies().length === 0, 10_000));
 });
 
@@ -71,18 +78,27 @@ test('isolated watcher: loads, reloads and reports errors to the application thr
   let event = next();
   await watcher.ready;
   await event;
-  t.deepEqual(engine.policies().map((p) => p.name), ['first']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['first'],
+  );
   event = next();
   writeFileSync(file, yaml('second'));
   await event;
-  t.deepEqual(engine.policies().map((p) => p.name), ['second']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['second'],
+  );
   event = next();
   writeFileSync(file, 'version: 2\n');
   await event;
   const error = events.at(-1);
   t.true(error instanceof ConfigError);
   t.regex((error as ConfigError).message, /version/);
-  t.deepEqual(engine.policies().map((p) => p.name), ['second']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['second'],
+  );
   t.is((await engine.metrics.configReloads.get()).values.find((v) => v.labels.result === 'error')?.value, 1);
 });
 
@@ -90,9 +106,16 @@ test('isolated control plane: updates made in the worker keep the engine warmupM
   const engine = new Engine({ name: setName('isolate'), warmupMs: 3_600_000, registry: new Registry() });
   const plane = await startControlPlane(engine, { isolate: true, token: '' });
   t.teardown(() => plane.close());
-  const res = await fetch(`${plane.url}/havoc/policies`, { method: 'PUT', headers: { 'content-type': 'application/yaml' }, body: yaml('held-back') });
+  const res = await fetch(`${plane.url}/havoc/policies`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/yaml' },
+    body: yaml('held-back'),
+  });
   t.is(res.status, 200);
-  t.deepEqual(engine.policies().map((p) => p.name), ['held-back']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['held-back'],
+  );
   t.is(engine.decide('http', '/x'), null, 'still warming up, as the application engine says');
   t.true(engine.warmupRemainingMs > 3_000_000);
 });

@@ -16,13 +16,25 @@ test('layers unite; a name in two layers is refused with both layers named', (t)
   const e = engine();
   e.update(layer('a'));
   e.applyLayer('api', layer('b'));
-  t.deepEqual(e.policies().map((p) => p.name), ['b', 'a']);
+  t.deepEqual(
+    e.policies().map((p) => p.name),
+    ['b', 'a'],
+  );
   const error = t.throws(() => e.applyLayer('api', layer('c', 'a')), { instanceOf: ConfigError });
   t.deepEqual(error?.issues, [
-    { path: 'policies[1].name', message: 'policy "a" of layer "api" is already defined in layer "file"; a policy name may be defined in one layer only' },
+    {
+      path: 'policies[1].name',
+      message: 'policy "a" of layer "api" is already defined in layer "file"; a policy name may be defined in one layer only',
+    },
   ]);
-  t.deepEqual(e.policies().map((p) => p.name), ['b', 'a']);
-  t.deepEqual(e.state().layers.map((l) => l.name), ['api', 'file']);
+  t.deepEqual(
+    e.policies().map((p) => p.name),
+    ['b', 'a'],
+  );
+  t.deepEqual(
+    e.state().layers.map((l) => l.name),
+    ['api', 'file'],
+  );
 });
 
 test('a halt made in one thread stops faults in every thread, and the gauges follow', async (t) => {
@@ -60,11 +72,20 @@ test('rollback walks back through history; errors are HavocErrors', (t) => {
   e.update(layer('one'));
   e.update(layer('two'));
   e.applyLayer('api', layer('three'));
-  t.deepEqual(e.state().history.map((h) => h.cause), ['apply layer "file"', 'apply layer "file"', 'apply layer "api"']);
+  t.deepEqual(
+    e.state().history.map((h) => h.cause),
+    ['apply layer "file"', 'apply layer "file"', 'apply layer "api"'],
+  );
   e.rollback();
-  t.deepEqual(e.policies().map((p) => p.name), ['two']);
+  t.deepEqual(
+    e.policies().map((p) => p.name),
+    ['two'],
+  );
   e.rollback();
-  t.deepEqual(e.policies().map((p) => p.name), ['one']);
+  t.deepEqual(
+    e.policies().map((p) => p.name),
+    ['one'],
+  );
 });
 
 test('leases: bad TTLs are TypeErrors, renewing without a lease is a HavocError, the state shows the lease', (t) => {
@@ -88,7 +109,13 @@ test('a lease runs out on the engine side even while the event loop is blocked',
   e.update(layer('steady'));
   const leasedAt = performance.now();
   e.applyLayer('api', layer('leased'), { ttlMs: 500 });
-  t.deepEqual(e.policies().map((p) => p.name).sort(), ['leased', 'steady']);
+  t.deepEqual(
+    e
+      .policies()
+      .map((p) => p.name)
+      .sort(),
+    ['leased', 'steady'],
+  );
   // Block this thread past the TTL until the lease is gone: no JS timer can run, nothing here
   // decides, and reading the policies does not expire anything itself — the native lease
   // thread does. The spin ends at the expiry, however late a busy machine schedules that thread.
@@ -96,6 +123,9 @@ test('a lease runs out on the engine side even while the event loop is blocked',
     // busy
   }
   t.true(performance.now() - leasedAt >= 499, 'not before the TTL');
-  t.deepEqual(e.policies().map((p) => p.name), ['steady']);
+  t.deepEqual(
+    e.policies().map((p) => p.name),
+    ['steady'],
+  );
   t.regex(e.state().history.at(-1)?.cause ?? '', /lease expired on layer\(s\) api/);
 });

@@ -31,10 +31,16 @@ test('execute fails fast with RateLimitExceededError and counts the rejection', 
   const registry = new Registry();
   const limiter = new RateLimiter({ rate: 1, per: 10_000, burst: 1, name: 'exec', registry });
   t.is(await limiter.execute(() => 'ran'), 'ran');
-  const error = await t.throwsAsync(limiter.execute(() => 'ran again'), { instanceOf: RateLimitExceededError });
+  const error = await t.throwsAsync(
+    limiter.execute(() => 'ran again'),
+    { instanceOf: RateLimitExceededError },
+  );
   t.true(error!.retryAfterMs > 9_000 && error!.retryAfterMs <= 10_000);
   const metric = await registry.getSingleMetric('havoc_ratelimit_rejected_total')!.get();
-  t.deepEqual(metric.values.map((v) => [v.labels.name, v.value]), [['exec', 1]]);
+  t.deepEqual(
+    metric.values.map((v) => [v.labels.name, v.value]),
+    [['exec', 1]],
+  );
 });
 
 test('bad rate limiter options are refused precisely', (t) => {
@@ -103,7 +109,10 @@ test('4 worker threads hammering one shared bucket for 2 s admit at most burst +
   const bound = burst + rate * elapsedS + 1;
   t.log(`admitted ${admitted} in ${elapsedS.toFixed(3)} s (bound ${bound.toFixed(0)}), per thread ${counts.join(', ')}`);
   t.true(admitted <= bound);
-  t.true(counts.every((n) => n > 0), 'every thread got tokens');
+  t.true(
+    counts.every((n) => n > 0),
+    'every thread got tokens',
+  );
   t.true(admitted >= rate, 'and the rate was served, not starved');
 });
 
@@ -162,12 +171,20 @@ test('an adaptive limiter sheds beyond its limit and releases through tokens', a
   const b = limiter.tryAcquire();
   t.truthy(a && b);
   t.is(limiter.tryAcquire(), null);
-  await t.throwsAsync(limiter.execute(async () => 1), { instanceOf: LoadShedError });
+  await t.throwsAsync(
+    limiter.execute(async () => 1),
+    { instanceOf: LoadShedError },
+  );
   a!.ignore();
   a!.success(); // a second report is ignored
   t.is(limiter.inflight, 1);
   t.is(await limiter.execute(async () => 42), 42);
-  await t.throwsAsync(limiter.execute(async () => { throw new Error('plain'); }), { message: 'plain' });
+  await t.throwsAsync(
+    limiter.execute(async () => {
+      throw new Error('plain');
+    }),
+    { message: 'plain' },
+  );
   b!.success();
   t.is(limiter.inflight, 0);
   const shed = await registry.getSingleMetric('havoc_limiter_shed_total')!.get();
@@ -175,13 +192,16 @@ test('an adaptive limiter sheds beyond its limit and releases through tokens', a
   const gauge = await registry.getSingleMetric('havoc_limiter_limit')!.get();
   t.is(gauge.values[0]?.value, limiter.limit);
   // The gauges are read when scraped: a call in flight shows before it is released.
-  const inflightNow = async () => (await registry.getSingleMetric('havoc_limiter_inflight')!.get()).values.find((v) => v.labels.name === 'adaptive')?.value;
+  const inflightNow = async () =>
+    (await registry.getSingleMetric('havoc_limiter_inflight')!.get()).values.find((v) => v.labels.name === 'adaptive')?.value;
   const held = limiter.tryAcquire();
   t.truthy(held);
   t.is(await inflightNow(), 1);
   held!.success();
   t.is(await inflightNow(), 0);
-  t.throws(() => new AdaptiveLimiter({ minLimit: 5, initialLimit: 2 }), { message: /initialLimit \(2\) must lie in \[minLimit, maxLimit\]/ });
+  t.throws(() => new AdaptiveLimiter({ minLimit: 5, initialLimit: 2 }), {
+    message: /initialLimit \(2\) must lie in \[minLimit, maxLimit\]/,
+  });
 });
 
 test('timeouts are drops and shrink the limit; plain errors do not', async (t) => {
@@ -270,7 +290,10 @@ test('a Redis-backed limit whose Redis is down admits with failOpen and rejects 
   const open = new RateLimiter({ rate: 1, store: redisStore(down, { key: 'k', failOpen: true }) });
   const closed = new RateLimiter({ rate: 1, store: redisStore(down, { key: 'k', failOpen: false }) });
   t.true(await open.tryAcquireAsync());
-  await t.throwsAsync(closed.execute(() => 1), { instanceOf: RateLimitStoreError, message: /failOpen is false/ });
+  await t.throwsAsync(
+    closed.execute(() => 1),
+    { instanceOf: RateLimitStoreError, message: /failOpen is false/ },
+  );
   t.throws(() => closed.tryAcquire(), { message: /uses a store/ });
   // @ts-expect-error failOpen is required
   t.throws(() => redisStore(down, { key: 'k' }), { message: /failOpen must be set/ });
@@ -286,8 +309,14 @@ test('a Redis-backed limit enforces burst and rate', async (t) => {
   const limiter = new RateLimiter({ rate: 1, per: '1m', burst: 3, store: redisStore(client, { key, failOpen: false }) });
   t.true(await limiter.tryAcquireAsync(2));
   t.true(await limiter.tryAcquireAsync());
-  const error = await t.throwsAsync(limiter.execute(() => 1), { instanceOf: RateLimitExceededError });
+  const error = await t.throwsAsync(
+    limiter.execute(() => 1),
+    { instanceOf: RateLimitExceededError },
+  );
   t.true(error!.retryAfterMs > 59_000 && error!.retryAfterMs <= 60_000);
-  await t.throwsAsync(limiter.execute(() => 1, { cost: 4 }), { message: /can never be admitted/ });
+  await t.throwsAsync(
+    limiter.execute(() => 1, { cost: 4 }),
+    { message: /can never be admitted/ },
+  );
   client.disconnect();
 });

@@ -68,7 +68,9 @@ test('the installed platform package is taken before a local build', (t) => {
     writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: `havoc-${platform}`, version, main: 'binding.js' }));
     writeFileSync(path.join(pkg, 'binding.js'), "module.exports = { from: 'package' };");
     writeFileSync(path.join(dir, `havoc.${platform}.node`), 'not a binary: loading it would throw');
-    const out = execFileSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(path.join(dir, 'index.js'))}).from)`], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(path.join(dir, 'index.js'))}).from)`], {
+      encoding: 'utf8',
+    });
     t.is(out.trim(), 'package');
   } finally {
     rmSync(dir, { recursive: true, force: true });

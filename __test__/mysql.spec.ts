@@ -170,16 +170,26 @@ test('invariant: 2,000 transfers under 50% error and latency chaos keep the tota
     t.true(report.committed > 0 && report.refused > 0 && report.rolledBack > 0, JSON.stringify(report));
     t.true((await faults(engine, 'drop', 'cut-begin')) > 0);
     t.true((await faults(engine, 'latency', 'chaos')) > 0);
-    const core = p.pool as unknown as { _allConnections: { length: number }; _freeConnections: { length: number }; _connectionQueue: { length: number } };
+    const core = p.pool as unknown as {
+      _allConnections: { length: number };
+      _freeConnections: { length: number };
+      _connectionQueue: { length: number };
+    };
     t.is(core._connectionQueue.length, 0, 'nothing waits for a connection');
     t.is(core._freeConnections.length, core._allConnections.length, 'every connection is back in the pool');
     t.true(core._allConnections.length <= limit);
     // Every pooled session, asked with chaos off: none is left inside a transaction.
     engine.update(validateConfig({ version: 1, policies: [] }));
     const held = await Promise.all(Array.from({ length: core._allConnections.length }, () => p.getConnection()));
-    const states = await Promise.all(held.map(async (c) => (await c.query<mysqlPromise.RowDataPacket[]>('SELECT @@in_transaction AS open'))[0][0]?.open));
+    const states = await Promise.all(
+      held.map(async (c) => (await c.query<mysqlPromise.RowDataPacket[]>('SELECT @@in_transaction AS open'))[0][0]?.open),
+    );
     held.forEach((c) => c.release());
-    t.deepEqual(states, states.map(() => 0), 'no server session is left in a transaction');
+    t.deepEqual(
+      states,
+      states.map(() => 0),
+      'no server session is left in a transaction',
+    );
     t.log(JSON.stringify(report));
   } finally {
     await p.end();

@@ -30,7 +30,9 @@ test('error: pg DatabaseError with a real SQLSTATE, promise and callback styles'
   await client.connect();
   const shutdown = await t.throwsAsync(client.query('select count(*) from pg_class'), { instanceOf: pg.DatabaseError });
   t.like(shutdown, { code: '57P01', severity: 'FATAL', message: 'terminating connection due to administrator command' });
-  const deadlock = await new Promise<Error | null>((resolve) => client.query('SELECT 1 FROM pg_namespace LIMIT 1', (error) => resolve(error)));
+  const deadlock = await new Promise<Error | null>((resolve) =>
+    client.query('SELECT 1 FROM pg_namespace LIMIT 1', (error) => resolve(error)),
+  );
   t.true(deadlock instanceof pg.DatabaseError);
   t.like(deadlock, { code: '40P01', message: 'deadlock detected (havoc)' });
   // The injected error never reached the server: the connection is still usable.
@@ -184,7 +186,9 @@ test('invariant: 2,000 transfers under 50% error and latency chaos keep the tota
     t.is(p.waitingCount, 0);
     t.is(p.idleCount, p.totalCount);
     t.true(p.totalCount <= max);
-    const stuck = await setup.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'`, [APP]);
+    const stuck = await setup.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'`, [
+      APP,
+    ]);
     t.is(stuck.rows[0].n, 0, 'no server session is left in a transaction');
     t.log(JSON.stringify(report));
   } finally {

@@ -91,7 +91,9 @@ test.serial('1 core at 50%: the process burns 50% of a core (±5 points over 2 s
   await sleep(200); // past the thread start
   const { process: burning, machineIdle } = await cpuOver(2000);
   engine.close();
-  t.log(`process CPU: ${burning.toFixed(1)}% of a core (idle before: ${idle.toFixed(1)}%); machine idle ${machineIdle.toFixed(1)}% of a core`);
+  t.log(
+    `process CPU: ${burning.toFixed(1)}% of a core (idle before: ${idle.toFixed(1)}%); machine idle ${machineIdle.toFixed(1)}% of a core`,
+  );
   t.true(burning <= 55, `${burning.toFixed(1)}%: more than asked`);
   // Short of 45% is a failure unless the machine had no idle CPU to give (other processes
   // took it all; CFS is work-conserving, so idle capacity means the burn did not use it).
@@ -116,7 +118,9 @@ test.serial('RAM 256 MB: RSS grows by 256 MB (±5%) and drops back within 1 s of
   const removed = performance.now();
   engine.update(config());
   const back = await until(() => Math.abs(residentBytes() - baseline) <= 0.1 * baseline, 1000, 2);
-  t.log(`RSS back to ${(residentBytes() / MB).toFixed(1)} MB (baseline ${(baseline / MB).toFixed(1)} MB) after ${(performance.now() - removed).toFixed(0)} ms`);
+  t.log(
+    `RSS back to ${(residentBytes() / MB).toFixed(1)} MB (baseline ${(baseline / MB).toFixed(1)} MB) after ${(performance.now() - removed).toFixed(0)} ms`,
+  );
   t.true(back, 'RSS within 10% of the baseline within 1 s');
   t.is(engine.sabotage().ram.bytesResident, 0);
   engine.close();
@@ -156,10 +160,7 @@ test.serial('changing one policy does not restart another: same serial, same liv
 
 test.serial('engine.close() stops every thread within 100 ms and frees the memory', async (t) => {
   const engine = open(t, {
-    config: config(
-      { name: 'burn', type: 'resource', cpu_percent: 100 },
-      { name: 'leak', type: 'resource', ram_max_mb: 64 },
-    ),
+    config: config({ name: 'burn', type: 'resource', cpu_percent: 100 }, { name: 'leak', type: 'resource', ram_max_mb: 64 }),
   });
   t.true(await until(() => engine.sabotage().ram.bytesResident === 64 * MB, 10_000));
   const { threadIds } = engine.sabotage().loads.find((l) => l.policy === 'burn') ?? { threadIds: [] };
@@ -169,7 +170,10 @@ test.serial('engine.close() stops every thread within 100 ms and frees the memor
   // The handle is closed: watch the set through a second one.
   const watcher = open(t, { name: engine.name });
   const elapsed = spinUntil(
-    () => watcher.sabotage().cpu.threads === 0 && threadIds.every((tid) => !existsSync(`/proc/self/task/${tid}`)) && watcher.sabotage().ram.bytesResident === 0,
+    () =>
+      watcher.sabotage().cpu.threads === 0 &&
+      threadIds.every((tid) => !existsSync(`/proc/self/task/${tid}`)) &&
+      watcher.sabotage().ram.bytesResident === 0,
     1000,
   );
   t.log(`all threads gone and memory freed after ${elapsed?.toFixed(1)} ms`);
@@ -181,24 +185,38 @@ test.serial('engine.close() stops every thread within 100 ms and frees the memor
 });
 
 test.serial('halt stops every load within 100 ms, resume starts them again, a lease expiry stops its own', async (t) => {
-  const engine = open(t, { config: config({ name: 'burn', type: 'resource', cpu_cores: 1, cpu_percent: 50 }, { name: 'leak', type: 'resource', ram_max_mb: 32 }) });
+  const engine = open(t, {
+    config: config({ name: 'burn', type: 'resource', cpu_cores: 1, cpu_percent: 50 }, { name: 'leak', type: 'resource', ram_max_mb: 32 }),
+  });
   t.true(await until(() => engine.sabotage().ram.bytesResident === 32 * MB && engine.sabotage().cpu.threads === 1, 10_000));
   const { threadIds } = engine.sabotage().loads.find((l) => l.policy === 'burn') ?? { threadIds: [] };
   engine.halt();
   const stopped = spinUntil(
-    () => engine.sabotage().cpu.threads === 0 && engine.sabotage().ram.bytesResident === 0 && threadIds.every((tid) => !existsSync(`/proc/self/task/${tid}`)),
+    () =>
+      engine.sabotage().cpu.threads === 0 &&
+      engine.sabotage().ram.bytesResident === 0 &&
+      threadIds.every((tid) => !existsSync(`/proc/self/task/${tid}`)),
     1000,
   );
   t.log(`halt: threads gone and memory freed after ${stopped?.toFixed(1)} ms`);
   t.true(stopped !== undefined && stopped <= 100, `${stopped} ms`);
   engine.resume();
-  t.true(await until(() => engine.sabotage().ram.bytesResident === 32 * MB && engine.sabotage().cpu.threads === 1, 10_000), 'resume restarts the loads');
+  t.true(
+    await until(() => engine.sabotage().ram.bytesResident === 32 * MB && engine.sabotage().cpu.threads === 1, 10_000),
+    'resume restarts the loads',
+  );
 
   // A leased layer's sabotage ends with its lease, on the engine side; the file layer's stays.
   engine.applyLayer('api', config({ name: 'leased-leak', type: 'resource', ram_max_mb: 16 }), { ttlMs: 300 });
   t.true(await until(() => engine.sabotage().ram.bytesResident === 48 * MB, 10_000), 'the leased load starts');
   t.true(await until(() => engine.sabotage().ram.bytesResident === 32 * MB, 5_000), 'the lease expiry stops only its load');
-  t.deepEqual(engine.sabotage().loads.map((l) => l.policy).sort(), ['burn', 'leak']);
+  t.deepEqual(
+    engine
+      .sabotage()
+      .loads.map((l) => l.policy)
+      .sort(),
+    ['burn', 'leak'],
+  );
 });
 
 test.serial('the main event loop stays responsive while 1 of 2 cores burns (p99 < 10 ms)', async (t) => {
@@ -217,15 +235,23 @@ test.serial('the ceiling refuses an over-large config, and the running set loses
   const engine = open(t, { config: config({ name: 'small', type: 'resource', ram_max_mb: 4 }) });
   const ceilingMb = engine.sabotage().ram.bytesCeiling / MB;
   t.true(ceilingMb > 0 && ceilingMb <= 4096);
-  const error = t.throws(() => engine.update(config({ name: 'huge', type: 'resource', ram_max_mb: ceilingMb + 1 })), { instanceOf: ConfigError });
+  const error = t.throws(() => engine.update(config({ name: 'huge', type: 'resource', ram_max_mb: ceilingMb + 1 })), {
+    instanceOf: ConfigError,
+  });
   t.is(error?.issues[0]?.path, 'policies[0].ramMaxMb');
   t.regex(error?.issues[0]?.message ?? '', new RegExp(`over the process ceiling of ${ceilingMb} MB \\(`));
   const split = config(
     { name: 'a', type: 'resource', ram_max_mb: Math.ceil(ceilingMb / 2) + 1 },
     { name: 'b', type: 'resource', ram_chunk_mb: 1, ram_max_mb: Math.ceil(ceilingMb / 2) + 1 },
   );
-  t.throws(() => engine.update(split), { instanceOf: ConfigError, message: /policies\[1\]\.ramMaxMb: brings the RAM of the resource policies to/ });
-  t.deepEqual(engine.policies().map((p) => p.name), ['small']);
+  t.throws(() => engine.update(split), {
+    instanceOf: ConfigError,
+    message: /policies\[1\]\.ramMaxMb: brings the RAM of the resource policies to/,
+  });
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['small'],
+  );
   engine.close();
 });
 
@@ -233,7 +259,11 @@ test.serial('more cores than exist is refused, with the line of the policy', (t)
   const cores = availableParallelism();
   const yaml = ['version: 1', 'policies:', '  - name: greedy', '    type: resource', `    cpuCores: ${cores + 1}`, ''].join('\n');
   const error = t.throws(() => parseConfig(yaml, { source: 'greedy.yaml' }), { instanceOf: ConfigError });
-  t.like(error?.issues[0], { path: 'policies[0].cpuCores', line: 5, message: `asks for ${cores + 1} cores but this process can use ${cores}` });
+  t.like(error?.issues[0], {
+    path: 'policies[0].cpuCores',
+    line: 5,
+    message: `asks for ${cores + 1} cores but this process can use ${cores}`,
+  });
 });
 
 test.serial('field validation: precise errors for each sabotage field', (t) => {

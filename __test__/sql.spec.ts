@@ -77,7 +77,11 @@ const fingerprintCases: [title: string, sql: string, expected: string][] = [
   ['IN list of $n params is kept', 'where id in ($1, $2)', 'WHERE ID IN ($1, $2)'],
   ['multi-row VALUES', "insert into t (a, b) values (1, 'x'), (2, 'y'), (3, 'z')", 'INSERT INTO T (A, B) VALUES (?, ?)'],
   ['VALUES rows with calls', 'insert into t values (1, now()), (2, now())', 'INSERT INTO T VALUES (?, NOW())'],
-  ['VALUES then ON CONFLICT', 'insert into t values (1), (2) on conflict (id) do update set n = 3', 'INSERT INTO T VALUES (?) ON CONFLICT (ID) DO UPDATE SET N = ?'],
+  [
+    'VALUES then ON CONFLICT',
+    'insert into t values (1), (2) on conflict (id) do update set n = 3',
+    'INSERT INTO T VALUES (?) ON CONFLICT (ID) DO UPDATE SET N = ?',
+  ],
 ];
 
 for (const [title, sql, expected] of normalizeCases) {
@@ -135,7 +139,7 @@ test('a 2 MB multi-row insert keeps one row', (t) => {
 const corpus = [
   ...normalizeCases.map(([, sql]) => sql),
   ...fingerprintCases.map(([, sql]) => sql),
-  'select 1.x, 2.n\'a\', 1$$x$$, 0x1g, t.5, 1.5.3',
+  "select 1.x, 2.n'a', 1$$x$$, 0x1g, t.5, 1.5.3",
   'insert into t values (1, null), (2, 3), (4, 5)',
   'insert into t values(1,2),(3, 4) , ( 5,6 )',
   'insert into t values (1 in (1, 2)), (2 in (3))',
@@ -143,7 +147,7 @@ const corpus = [
   '(; (select 1) ;)',
   'select "unterminated ident',
   'select $a$ x $A$ y',
-  'select \'😀\' -- 😀\n, x😀y',
+  "select '😀' -- 😀\n, x😀y",
   '\ufeffselect 1',
   `/* app=checkout */ SELECT o.id, o.total, c.email, COUNT(i.id) AS items
      FROM orders o JOIN customers c ON c.id = o.customer_id
@@ -170,9 +174,45 @@ test('the JS reference port agrees with the native functions on the corpus', (t)
 
 test('the JS reference port agrees with the native functions on random input', (t) => {
   const alphabet = [
-    "'", "''", '"', '`', '$', '$$', '$a$', '$1', '-', '--', '/', '*', '/*', '*/', '(', ')', ' ', '\n',
-    '\u00a0', '\u3000', '\ufeff', ';', ',', '\\', '?', 'e', 'n', 'x', 'in', 'values', '0x1f', '1', '.',
-    '5e3', 'é', '😀', '#', 'a1', '_',
+    "'",
+    "''",
+    '"',
+    '`',
+    '$',
+    '$$',
+    '$a$',
+    '$1',
+    '-',
+    '--',
+    '/',
+    '*',
+    '/*',
+    '*/',
+    '(',
+    ')',
+    ' ',
+    '\n',
+    '\u00a0',
+    '\u3000',
+    '\ufeff',
+    ';',
+    ',',
+    '\\',
+    '?',
+    'e',
+    'n',
+    'x',
+    'in',
+    'values',
+    '0x1f',
+    '1',
+    '.',
+    '5e3',
+    'é',
+    '😀',
+    '#',
+    'a1',
+    '_',
   ];
   // xorshift32: deterministic, so a failure always reproduces.
   let state = 0x2545f491;

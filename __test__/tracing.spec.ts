@@ -13,12 +13,16 @@ const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProces
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 trace.setGlobalTracerProvider(provider);
 
-test('each fault adds an event to the active span; the tracer provider stays the application\'s', async (t) => {
+test("each fault adds an event to the active span; the tracer provider stays the application's", async (t) => {
   const server = createServer((_req, res) => res.end('ok'));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const fetch = chaosFetch(engineWith([{ name: 'slow-then-fail', type: 'http', target: '/a', latency_chance: 1, latency_duration: '5ms', error_chance: 1, error_code: 503 }]));
+  const fetch = chaosFetch(
+    engineWith([
+      { name: 'slow-then-fail', type: 'http', target: '/a', latency_chance: 1, latency_duration: '5ms', error_chance: 1, error_code: 503 },
+    ]),
+  );
   const tracer = trace.getTracer('app');
   await tracer.startActiveSpan('checkout', async (span) => {
     t.is((await fetch(`${url}/a`)).status, 503);

@@ -95,7 +95,10 @@ test('picks up a Kubernetes ConfigMap ..data symlink swap', async (t) => {
   let reloaded: () => void = () => undefined;
   const watcher = watchConfig(engine, join(dir, 'havoc.yaml'), { debounceMs: 50, onReload: () => reloaded() });
   t.teardown(() => watcher.close());
-  t.deepEqual(engine.policies().map((p) => p.name), ['v1']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['v1'],
+  );
   // What the kubelet does: new timestamped dir, new symlink, atomic rename over ..data.
   const done = new Promise<void>((resolve) => (reloaded = resolve));
   mkdirSync(join(dir, '..2024_02'));
@@ -104,7 +107,10 @@ test('picks up a Kubernetes ConfigMap ..data symlink swap', async (t) => {
   renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
   rmSync(join(dir, '..2024_01'), { recursive: true });
   await done;
-  t.deepEqual(engine.policies().map((p) => p.name), ['v2']);
+  t.deepEqual(
+    engine.policies().map((p) => p.name),
+    ['v2'],
+  );
 });
 
 test('survives delete-then-recreate seconds later; the set keeps running meanwhile', async (t) => {
@@ -153,12 +159,20 @@ test('new Engine({ config: path }) and watchConfig share one file layer', async 
   const reloaded = w.next();
   writeFileSync(w.file, yaml('from-watcher'));
   await reloaded;
-  t.deepEqual(w.engine.state().layers.map((l) => [l.name, l.config.policies[0]?.name]), [['file', 'from-watcher']]);
+  t.deepEqual(
+    w.engine.state().layers.map((l) => [l.name, l.config.policies[0]?.name]),
+    [['file', 'from-watcher']],
+  );
 });
 
 test('an update that conflicts with another layer is refused like a bad file', async (t) => {
   const w = setup(t, yaml('mine'));
-  w.engine.applyLayer('api', { version: 1, enableDefaultIgnored: true, ignoredCommands: {}, policies: [{ ...w.engine.policies()[0]!, name: 'theirs' }] });
+  w.engine.applyLayer('api', {
+    version: 1,
+    enableDefaultIgnored: true,
+    ignoredCommands: {},
+    policies: [{ ...w.engine.policies()[0]!, name: 'theirs' }],
+  });
   const failed = w.next();
   writeFileSync(w.file, yaml('theirs'));
   await failed;

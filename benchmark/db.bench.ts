@@ -30,7 +30,14 @@ async function throughput(pool: pg.Pool): Promise<number> {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 async function main(): Promise<void> {
-  const policies = Array.from({ length: 100 }, (_, i) => ({ name: `miss-${i}`, type: 'sql', target: `no_such_table_${i}`, error_chance: 1, latency_chance: 1, latency_duration: '1s' }));
+  const policies = Array.from({ length: 100 }, (_, i) => ({
+    name: `miss-${i}`,
+    type: 'sql',
+    target: `no_such_table_${i}`,
+    error_chance: 1,
+    latency_chance: 1,
+    latency_duration: '1s',
+  }));
   const engine = new Engine({ name: 'db-bench', config: validateConfig({ version: 1, policies }), registry: new Registry() });
   const bare = new pg.Pool({ connectionString: url, max: CONCURRENCY });
   const instrumented = instrumentPg(new pg.Pool({ connectionString: url, max: CONCURRENCY }), engine);
@@ -56,7 +63,9 @@ async function main(): Promise<void> {
   console.log(`| instrumented, 100 non-matching sql policies | ${h.toFixed(0)} queries/s — **${(h / b).toFixed(3)}×** baseline |`);
   for (const task of bench.tasks) {
     const mean = task.result && 'latency' in task.result ? task.result.latency.mean * 1e6 : NaN;
-    console.log(`| ${task.name} | ${mean.toFixed(0)} ns (${((mean / 1e9) * b * 100).toFixed(2)}% of a bare query's wall time at that rate) |`);
+    console.log(
+      `| ${task.name} | ${mean.toFixed(0)} ns (${((mean / 1e9) * b * 100).toFixed(2)}% of a bare query's wall time at that rate) |`,
+    );
   }
 }
 

@@ -39,7 +39,8 @@ class PlainJsMatcher {
       if (!hit) continue;
       const latency = policy.latencyChance > 0 && Math.random() < policy.latencyChance ? policy.latencyDuration : 0;
       const error = policy.errorChance > 0 && Math.random() < policy.errorChance;
-      if (latency || error) return { policy: policy.name, latencyMs: latency, error: error ? { code: policy.errorCode || 500 } : null, drop: false };
+      if (latency || error)
+        return { policy: policy.name, latencyMs: latency, error: error ? { code: policy.errorCode || 500 } : null, drop: false };
     }
     return null;
   }

@@ -31,9 +31,15 @@ const hello = (_req: IncomingMessage, res: ServerResponse): void => {
 };
 
 const nonMatching = engine('bench-http-100', policies());
-const matchingQuiet = engine('bench-http-match', policies([{ name: 'quiet', type: 'http', target: '/bench/*', error_chance: 0, latency_chance: 0 }]));
+const matchingQuiet = engine(
+  'bench-http-match',
+  policies([{ name: 'quiet', type: 'http', target: '/bench/*', error_chance: 0, latency_chance: 0 }]),
+);
 // For the memory run: the matching policy fires (1 in 10 requests gets a 503).
-const matchingFiring = engine('bench-http-firing', policies([{ name: 'firing', type: 'http', target: '/bench/*', error_chance: 0.1, error_code: 503 }]));
+const matchingFiring = engine(
+  'bench-http-firing',
+  policies([{ name: 'firing', type: 'http', target: '/bench/*', error_chance: 0.1, error_code: 503 }]),
+);
 
 const expressBare = express();
 expressBare.get('/bench/hello', hello);

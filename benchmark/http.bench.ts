@@ -33,7 +33,8 @@ function ask<T>(child: ChildProcess, message?: string): Promise<T> {
 
 async function load(port: number, options: { duration?: number; amount?: number }): Promise<autocannon.Result> {
   const result = await autocannon({ url: `http://127.0.0.1:${port}${PATH}`, connections: CONNECTIONS, ...options });
-  if (result.errors > 0 || result.timeouts > 0) throw new Error(`load on port ${port}: ${result.errors} errors, ${result.timeouts} timeouts`);
+  if (result.errors > 0 || result.timeouts > 0)
+    throw new Error(`load on port ${port}: ${result.errors} errors, ${result.timeouts} timeouts`);
   return result;
 }
 
@@ -70,7 +71,10 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 const mb = (bytes: number): number => Number((bytes / 1024 / 1024).toFixed(2));
 
 function server(mode: string): ChildProcess {
-  return fork(path.join(__dirname, 'http-server.js'), [mode], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(path.join(__dirname, 'http-server.js'), [mode], {
+    execArgv: ['--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 }
 
 async function throughputTable(): Promise<Record<string, number | string>[]> {
@@ -133,13 +137,24 @@ async function main(): Promise<void> {
   console.table(rows);
   const bareRequestNs = 1e9 / Number(rows.find((row) => row.server === 'node:http bare')!['req/s (median)']);
   const hook = await hookCost();
-  const hookRow = { ...hook, 'bare request (ns, from its req/s)': Math.round(bareRequestNs), 'implied x baseline': Number((bareRequestNs / (bareRequestNs + hook.addedNs)).toFixed(3)) };
+  const hookRow = {
+    ...hook,
+    'bare request (ns, from its req/s)': Math.round(bareRequestNs),
+    'implied x baseline': Number((bareRequestNs / (bareRequestNs + hook.addedNs)).toFixed(3)),
+  };
   console.table([hookRow]);
   const memory = [await memoryRow('memory-bare'), await memoryRow('memory-havoc')];
   console.table(memory);
   const out = path.join(__dirname, '..', '..', 'bench-results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'http.json'), JSON.stringify({ node: process.version, seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, rows, hook: hookRow, memory }, null, 2));
+  writeFileSync(
+    path.join(out, 'http.json'),
+    JSON.stringify(
+      { node: process.version, seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, rows, hook: hookRow, memory },
+      null,
+      2,
+    ),
+  );
 }
 
 main().catch((error: unknown) => {

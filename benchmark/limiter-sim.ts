@@ -269,7 +269,10 @@ function summarize(r: Result) {
     return (100 * sum(r.completed, from, to)) / optimal;
   };
   const p99Of = (from: number, to: number) => {
-    const all = r.latencies.slice(from, to).flat().sort((a, b) => a - b);
+    const all = r.latencies
+      .slice(from, to)
+      .flat()
+      .sort((a, b) => a - b);
     return all[Math.floor(all.length * 0.99)] ?? Infinity;
   };
   const converge = settleTime(r, 0, step);
@@ -299,7 +302,8 @@ function svg(results: Result[]): string {
     return `<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="1.5" points="${points}"/>`;
   });
   const legend = results.map(
-    (r, i) => `<text x="${pad.left + 10 + i * 210}" y="${pad.top - 10}" fill="${colors[i % colors.length]}" font-size="13">${escape(r.name)}</text>`,
+    (r, i) =>
+      `<text x="${pad.left + 10 + i * 210}" y="${pad.top - 10}" fill="${colors[i % colors.length]}" font-size="13">${escape(r.name)}</text>`,
   );
   const yTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
     const l = Math.round(f * maxLimit);
@@ -336,13 +340,15 @@ function main() {
     () => new ResileRule(),
     (random) => new NetflixVegas(random),
   ];
-  const results = makers.map((make, i) => {
-    const random = mulberry32(SEED + i * 0); // the same traffic for every algorithm
+  const results = makers.map((make) => {
+    const random = mulberry32(SEED); // the same traffic for every algorithm
     const limiterRandom = mulberry32(SEED + 1);
     return simulate(make(limiterRandom), random);
   });
   const rows = results.map(summarize);
-  console.log(`downstream: ${SERVERS} servers, base latency ${BASE_BEFORE_MS} ms → ${BASE_AFTER_MS} ms at ${STEP_AT_MS / 1000} s, offered load ${OVERLOAD}× capacity, ${END_MS / 1000} s simulated, seed ${SEED}`);
+  console.log(
+    `downstream: ${SERVERS} servers, base latency ${BASE_BEFORE_MS} ms → ${BASE_AFTER_MS} ms at ${STEP_AT_MS / 1000} s, offered load ${OVERLOAD}× capacity, ${END_MS / 1000} s simulated, seed ${SEED}`,
+  );
   console.table(rows);
   const out = path.join(__dirname, '..', '..', 'bench-results');
   mkdirSync(out, { recursive: true });

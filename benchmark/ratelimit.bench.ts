@@ -59,7 +59,8 @@ async function main() {
   await bench.run();
   await bottleneck.stop({ dropWaitingJobs: true });
 
-  const perOp = (task: (typeof bench.tasks)[number]) => task.result!.latency.mean / (task.name.startsWith('bottleneck') ? BATCH / 100 : BATCH);
+  const perOp = (task: (typeof bench.tasks)[number]) =>
+    task.result!.latency.mean / (task.name.startsWith('bottleneck') ? BATCH / 100 : BATCH);
   const mean = (name: string) => perOp(bench.tasks.find((t) => t.name.startsWith(name))!);
   const flexibleMean = mean('rate-limiter-flexible');
   const plainMean = mean('plain-JS');

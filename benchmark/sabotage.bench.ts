@@ -35,7 +35,10 @@ function rssOf(pid: number | 'self'): number {
 /** utime+stime (and, with `children`, cutime+cstime of waited-for children), in seconds. */
 function cpuOf(pid: number | 'self', children = false): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   const own = (f[11] ?? 0) + (f[12] ?? 0);
   return (children ? own + (f[13] ?? 0) + (f[14] ?? 0) : own) / CLOCK_TICKS;
 }
@@ -75,7 +78,7 @@ function timeFill(rss: () => number, base: number, timeoutMs = 30_000): number {
     const grown = rss() - base;
     const now = performance.now();
     if (from === undefined && grown >= FILL_FROM_MB * MB) from = now;
-    if (from !== undefined && grown >= FILL_TO_MB * MB) return ((FILL_TO_MB - FILL_FROM_MB) / 1024) / ((now - from) / 1000);
+    if (from !== undefined && grown >= FILL_TO_MB * MB) return (FILL_TO_MB - FILL_FROM_MB) / 1024 / ((now - from) / 1000);
     Atomics.wait(pause, 0, 0, 1);
   }
   throw new Error('fill did not finish in time');
@@ -92,7 +95,9 @@ async function havocFill(): Promise<number> {
 }
 
 async function stressNgFill(): Promise<number> {
-  const child = spawn('stress-ng', ['--vm', '1', '--vm-bytes', `${FILL_MB}M`, '--vm-keep', '--vm-method', 'write64', '--timeout', '20s'], { stdio: 'ignore' });
+  const child = spawn('stress-ng', ['--vm', '1', '--vm-bytes', `${FILL_MB}M`, '--vm-keep', '--vm-method', 'write64', '--timeout', '20s'], {
+    stdio: 'ignore',
+  });
   const pid = child.pid!;
   // The memory is held by a forked descendant (stress-ng forks a worker, which forks an
   // OOM-able child): time the largest RSS among them, from the moment there is one.
@@ -127,7 +132,10 @@ async function stressNgDuty(percent: number): Promise<number> {
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   await new Promise((resolve) => child.once('exit', resolve));
   const seconds = (performance.now() - t0) / 1000;
-  const f = out.slice(out.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = out
+    .slice(out.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return (((f[13] ?? 0) + (f[14] ?? 0)) / CLOCK_TICKS / seconds) * 100;
 }
 

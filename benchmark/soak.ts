@@ -195,7 +195,9 @@ async function main() {
   console.log(`deciders: ${total.decisions} decisions, ${total.faults} faults, ${total.bad} wrong or thrown`);
   console.log(`decider V8 heaps: ${reports.map((r) => `${r.heapAtStartMb.toFixed(1)} → ${r.heapMb.toFixed(1)}`).join(', ')} MB`);
   console.log(`worker churn: ${CYCLES} cycles in ${churnSeconds.toFixed(1)} s, ${churnFaults} faults, ${churnBad} wrong or thrown`);
-  console.log(`RSS growth: ${growth.toFixed(1)} MB over the changes (limit 20), ${result.rssGrowthOverChurnMb.toFixed(1)} MB over the worker churn`);
+  console.log(
+    `RSS growth: ${growth.toFixed(1)} MB over the changes (limit 20), ${result.rssGrowthOverChurnMb.toFixed(1)} MB over the worker churn`,
+  );
   const ok = total.bad === 0 && churnBad === 0 && growth <= 20 && total.faults > 0;
   console.log(ok ? 'soak: ok' : 'soak: FAILED');
   process.exitCode = ok ? 0 : 1;

@@ -12,11 +12,9 @@ const isSpace = (ch: string | undefined) =>
   (ch === ' ' || ch === '\n' || ch === '\t' || ch === '\r' || ch === '\v' || ch === '\f' || (ch >= '\u0080' && UNICODE_SPACE.test(ch)));
 const isDigit = (ch: string | undefined) => ch !== undefined && ch >= '0' && ch <= '9';
 const isLetter = (ch: string) => (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch === '_';
-const isHex = (ch: string | undefined) =>
-  ch !== undefined && (isDigit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'));
+const isHex = (ch: string | undefined) => ch !== undefined && (isDigit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'));
 /** Characters that can continue an identifier or a number (any non-ASCII included). */
-const isWordByte = (ch: string | undefined) =>
-  ch !== undefined && (isLetter(ch) || isDigit(ch) || ch === '$' || ch >= '\u0080');
+const isWordByte = (ch: string | undefined) => ch !== undefined && (isLetter(ch) || isDigit(ch) || ch === '$' || ch >= '\u0080');
 const isWordChar = (ch: string | undefined) => isWordByte(ch) && !isSpace(ch);
 /** ASCII-only uppercase: `'é'.toUpperCase()` would change non-ASCII letters. */
 const upper = (text: string) => text.replace(/[a-z]+/g, (m) => m.toUpperCase());

@@ -25,10 +25,13 @@ export function withChaos<A extends unknown[], R>(fn: (...args: A) => R | Promis
   const errorChance = chance(options.errorChance, 'errorChance');
   const latencyChance = chance(options.latencyChance, 'latencyChance');
   const latencyMs = options.latencyMs ?? 0;
-  if (!(typeof latencyMs === 'number' && latencyMs >= 0 && Number.isFinite(latencyMs))) throw new RangeError(`latencyMs must be a number >= 0 (got ${String(options.latencyMs)})`);
-  if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw new RangeError(`seed must be an integer (got ${String(options.seed)})`);
+  if (!(typeof latencyMs === 'number' && latencyMs >= 0 && Number.isFinite(latencyMs)))
+    throw new RangeError(`latencyMs must be a number >= 0 (got ${String(options.latencyMs)})`);
+  if (options.seed !== undefined && !Number.isSafeInteger(options.seed))
+    throw new RangeError(`seed must be an integer (got ${String(options.seed)})`);
   const random = options.seed === undefined ? Math.random : mulberry32(options.seed);
-  const makeError = () => (typeof options.error === 'function' ? options.error() : (options.error ?? new HavocError('chaos: injected error')));
+  const makeError = () =>
+    typeof options.error === 'function' ? options.error() : (options.error ?? new HavocError('chaos: injected error'));
   return async (...args: A): Promise<R> => {
     const slow = latencyChance > 0 && random() < latencyChance;
     const fail = errorChance > 0 && random() < errorChance;

@@ -133,7 +133,8 @@ function failed(issues: ConfigIssue[]): Parsed {
 function checkText(text: unknown): ConfigIssue | undefined {
   if (typeof text !== 'string') return { path: '', message: `config text must be a string (got ${describe(text)})` };
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > MAX_CONFIG_BYTES) return { path: '', message: `config is too large: ${formatSize(bytes)}; the limit is 5 MiB (${MAX_CONFIG_BYTES} bytes)` };
+  if (bytes > MAX_CONFIG_BYTES)
+    return { path: '', message: `config is too large: ${formatSize(bytes)}; the limit is 5 MiB (${MAX_CONFIG_BYTES} bytes)` };
   return undefined;
 }
 
@@ -214,7 +215,8 @@ function composeYaml(text: string): Composed {
     return undefined;
   };
   for (const lexeme of new Lexer().lex(text)) {
-    if (nesting.tooDeep(lexeme)) return refuse(parser.offset, `nesting is deeper than ${MAX_NESTING} levels; a havoc config needs only a few`);
+    if (nesting.tooDeep(lexeme))
+      return refuse(parser.offset, `nesting is deeper than ${MAX_NESTING} levels; a havoc config needs only a few`);
     const refused = accept(parser.next(lexeme));
     if (refused) return refused;
     if (syntaxErrors > MAX_SYNTAX_ERRORS) break;
@@ -296,8 +298,7 @@ interface PositionIndex {
 function indexPositions(root: ParsedNode, text: string, lines: LineCounter): PositionIndex {
   const located = new Map<string, Located>();
   const issues: ConfigIssue[] = [];
-  const at = (node: ParsedNode | null | undefined): Position | undefined =>
-    node?.range ? toPosition(lines, node.range[0]) : undefined;
+  const at = (node: ParsedNode | null | undefined): Position | undefined => (node?.range ? toPosition(lines, node.range[0]) : undefined);
   const raw = (node: ParsedNode | null | undefined): string | undefined =>
     node && isScalar(node) && node.range ? text.slice(node.range[0], node.range[1]) : undefined;
 
@@ -492,7 +493,10 @@ function readConfigFile(path: string): string {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new ConfigError([{ path: '', message: 'config path is not a regular file' }], path);
     if (stat.size > MAX_CONFIG_BYTES) {
-      throw new ConfigError([{ path: '', message: `config file is too large: ${formatSize(stat.size)}; the limit is 5 MiB (${MAX_CONFIG_BYTES} bytes)` }], path);
+      throw new ConfigError(
+        [{ path: '', message: `config file is too large: ${formatSize(stat.size)}; the limit is 5 MiB (${MAX_CONFIG_BYTES} bytes)` }],
+        path,
+      );
     }
     // One byte more than the limit: a file that grew after fstat is caught, not truncated.
     const buffer = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
@@ -503,7 +507,10 @@ function readConfigFile(path: string): string {
       length += n;
     }
     if (length > MAX_CONFIG_BYTES) {
-      throw new ConfigError([{ path: '', message: `config file is too large: it grew past the 5 MiB limit (${MAX_CONFIG_BYTES} bytes) while being read` }], path);
+      throw new ConfigError(
+        [{ path: '', message: `config file is too large: it grew past the 5 MiB limit (${MAX_CONFIG_BYTES} bytes) while being read` }],
+        path,
+      );
     }
     return decodeUtf8(buffer.subarray(0, length), path);
   } finally {
@@ -537,7 +544,11 @@ function decodeUtf8(bytes: Uint8Array, path: string): string {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (error) {
     const bad = firstInvalidUtf8(bytes);
-    return refuse(`config file is not valid UTF-8 text (invalid byte ${hexBytes(bytes.subarray(bad, bad + 1))}); save it as UTF-8`, bad, error);
+    return refuse(
+      `config file is not valid UTF-8 text (invalid byte ${hexBytes(bytes.subarray(bad, bad + 1))}); save it as UTF-8`,
+      bad,
+      error,
+    );
   }
 }
 
@@ -610,7 +621,7 @@ function report(ctx: Context, path: Path, message: string, part: Part = 'value')
   const issue: ConfigIssue = { path: formatPath(path), message };
   for (let p = path; ; p = p.slice(0, -1)) {
     const found = ctx.locate(formatPath(p));
-    const position = found && (p === path && part === 'key' ? found.key ?? found.value : found.value ?? found.key);
+    const position = found && (p === path && part === 'key' ? (found.key ?? found.value) : (found.value ?? found.key));
     if (position) {
       issue.line = position.line;
       issue.column = position.column;
@@ -653,9 +664,24 @@ const TOP_SCHEMA = schema('top-level', ['version', 'warmup_duration', 'enable_de
 const POLICY_SCHEMA = schema(
   'policy',
   [
-    'name', 'type', 'target', 'latency_chance', 'latency_duration', 'error_chance', 'error_code', 'error_body',
-    'match_headers', 'drop_connection', 'stream_roll_mode', 'throttle_threshold', 'ram_chunk_mb', 'ram_interval',
-    'cpu_cores', 'cpu_percent', 'ram_max_mb', 'duration',
+    'name',
+    'type',
+    'target',
+    'latency_chance',
+    'latency_duration',
+    'error_chance',
+    'error_code',
+    'error_body',
+    'match_headers',
+    'drop_connection',
+    'stream_roll_mode',
+    'throttle_threshold',
+    'ram_chunk_mb',
+    'ram_interval',
+    'cpu_cores',
+    'cpu_percent',
+    'ram_max_mb',
+    'duration',
   ],
   // Go's usual initialism style, in case a pastaay file spells it so.
   { ramChunkMB: 'ram_chunk_mb', ramMaxMB: 'ram_max_mb' },
@@ -1141,7 +1167,13 @@ function streamRollMode(field: Field | undefined, ctx: Context): StreamRollMode 
   const mode = STREAM_ROLL_MODES.find((m) => m === value);
   if (mode !== undefined) return mode;
   const allowed = STREAM_ROLL_MODES.map((m) => JSON.stringify(m));
-  const suggestion = typeof value === 'string' ? closest(value, STREAM_ROLL_MODES.filter((m) => m !== '')) : undefined;
+  const suggestion =
+    typeof value === 'string'
+      ? closest(
+          value,
+          STREAM_ROLL_MODES.filter((m) => m !== ''),
+        )
+      : undefined;
   const hint = suggestion ? `; did you mean \`${suggestion}\`?` : '';
   report(ctx, field.path, `must be one of ${allowed.join(', ')} (got ${got(field, ctx)})${hint}`);
   return '';

@@ -107,7 +107,9 @@ export async function serveControlPlane(engine: Engine, options: ControlPlaneOpt
   const port = options.port ?? 0;
   const token = options.token ?? process.env.HAVOC_TOKEN ?? '';
   if (!isLoopback(host) && token === '') {
-    throw new HavocError(`refusing to expose the havoc control plane on ${host} without a token: set the token option or HAVOC_TOKEN, or bind to 127.0.0.1`);
+    throw new HavocError(
+      `refusing to expose the havoc control plane on ${host} without a token: set the token option or HAVOC_TOKEN, or bind to 127.0.0.1`,
+    );
   }
   // Comparing fixed-length digests keeps the comparison constant-time whatever the lengths.
   const expected = token === '' ? null : digest(token);
@@ -146,7 +148,12 @@ export async function serveControlPlane(engine: Engine, options: ControlPlaneOpt
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!authorized(req)) {
       req.resume();
-      throw new HttpError(401, 'missing or wrong token: send "Authorization: Bearer <token>" or "X-Havoc-Token: <token>"', {}, { 'www-authenticate': 'Bearer realm="havoc"' });
+      throw new HttpError(
+        401,
+        'missing or wrong token: send "Authorization: Bearer <token>" or "X-Havoc-Token: <token>"',
+        {},
+        { 'www-authenticate': 'Bearer realm="havoc"' },
+      );
     }
     const url = requestUrl(req);
     const route = Object.hasOwn(ROUTES, url.pathname) ? ROUTES[url.pathname] : undefined;
@@ -212,7 +219,11 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   }
   const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400;
   const message =
-    status === 408 ? 'request not received in time' : status === 431 ? 'request headers too large' : `malformed request (${error.code ?? 'parse error'})`;
+    status === 408
+      ? 'request not received in time'
+      : status === 431
+        ? 'request headers too large'
+        : `malformed request (${error.code ?? 'parse error'})`;
   const text = JSON.stringify({ error: message });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n` +
@@ -311,7 +322,13 @@ const ROUTES: Readonly<Record<string, Readonly<Record<string, Action>>>> = {
   '/havoc/openapi.json': {
     GET({ req, res }) {
       req.resume();
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(OPENAPI_TEXT), 'cache-control': 'no-store' }).end(OPENAPI_TEXT);
+      res
+        .writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(OPENAPI_TEXT),
+          'cache-control': 'no-store',
+        })
+        .end(OPENAPI_TEXT);
     },
   },
 };
@@ -360,7 +377,8 @@ function ttlOf(url: URL): number | undefined {
   } catch (error) {
     throw new HttpError(400, `ttl: ${(error as Error).message}`);
   }
-  if (!(ms >= MIN_TTL_MS && ms <= MAX_TTL_MS)) throw new HttpError(400, `ttl must be at least 1ms and at most 24h (got ${JSON.stringify(ttl)})`);
+  if (!(ms >= MIN_TTL_MS && ms <= MAX_TTL_MS))
+    throw new HttpError(400, `ttl must be at least 1ms and at most 24h (got ${JSON.stringify(ttl)})`);
   return ms;
 }
 
@@ -378,7 +396,10 @@ async function readConfig(req: IncomingMessage): Promise<Config> {
   const format = CONFIG_TYPES[mediaType];
   if (format === undefined) {
     req.resume();
-    throw new HttpError(415, `a config body must be sent as application/json or application/yaml (got ${mediaType === '' ? 'no content type' : JSON.stringify(mediaType)})`);
+    throw new HttpError(
+      415,
+      `a config body must be sent as application/json or application/yaml (got ${mediaType === '' ? 'no content type' : JSON.stringify(mediaType)})`,
+    );
   }
   const text = await readBody(req);
   try {
@@ -427,5 +448,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
     return;
   }
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' }).end(text);
+  res
+    .writeHead(status, {
+      ...headers,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+    })
+    .end(text);
 }

@@ -23,7 +23,8 @@ const UNIT_MS: Readonly<Record<string, number>> = Object.fromEntries(UNITS);
  * up (1.9 s is `1900000u`, not resile's `1S`).
  */
 export function formatGrpcTimeout(ms: number): string {
-  if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0) throw new RangeError(`timeout must be a number of milliseconds >= 0 (got ${String(ms)})`);
+  if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0)
+    throw new RangeError(`timeout must be a number of milliseconds >= 0 (got ${String(ms)})`);
   for (const [unit, unitMs] of UNITS) {
     // Rounded to the nanosecond first so that float noise does not add a unit.
     const value = Math.ceil(Math.round((ms / unitMs) * 1e6) / 1e6);
@@ -35,7 +36,8 @@ export function formatGrpcTimeout(ms: number): string {
 /** Milliseconds of a `grpc-timeout` value (`100m`, `1900000u`, `2S`). Throws on a malformed value. */
 export function parseGrpcTimeout(header: string): number {
   const match = /^(\d{1,8})([HMSmun])$/.exec(typeof header === 'string' ? header.trim() : '');
-  if (!match) throw new HavocError(`malformed grpc-timeout ${JSON.stringify(header)}: expected 1 to 8 digits and a unit (H, M, S, m, u, n)`);
+  if (!match)
+    throw new HavocError(`malformed grpc-timeout ${JSON.stringify(header)}: expected 1 to 8 digits and a unit (H, M, S, m, u, n)`);
   return Number(match[1]) * (UNIT_MS[match[2]!] ?? NaN);
 }
 
@@ -74,7 +76,8 @@ export function deadlineFromHeaders(headers: Headers, options: DeadlineOptions =
   const plain = first(headers[TIMEOUT_MS_HEADER]);
   if (plain !== undefined) {
     const ms = Number(plain);
-    if (plain.trim() === '' || !Number.isFinite(ms) || ms < 0) throw new HavocError(`malformed ${TIMEOUT_MS_HEADER} ${JSON.stringify(plain)}: expected milliseconds >= 0`);
+    if (plain.trim() === '' || !Number.isFinite(ms) || ms < 0)
+      throw new HavocError(`malformed ${TIMEOUT_MS_HEADER} ${JSON.stringify(plain)}: expected milliseconds >= 0`);
     return deadlineSignal(ms, options);
   }
   return new AbortController().signal;
@@ -92,7 +95,12 @@ export function remainingMs(signal: AbortSignal): number {
  * milliseconds). Throws `DeadlineExceededError` when `earlyAbortMs` or less is left: the call is
  * not worth making. Returns `headers`.
  */
-export function injectDeadline<H extends Headers>(headers: H, deadline: AbortSignal | number, name = 'grpc-timeout', options: DeadlineOptions = {}): H {
+export function injectDeadline<H extends Headers>(
+  headers: H,
+  deadline: AbortSignal | number,
+  name = 'grpc-timeout',
+  options: DeadlineOptions = {},
+): H {
   const early = options.earlyAbortMs ?? DEFAULT_EARLY_ABORT_MS;
   if (typeof deadline !== 'number') deadline.throwIfAborted();
   const left = typeof deadline === 'number' ? deadline : remainingMs(deadline);

@@ -14,8 +14,8 @@ const NS_PER_UNIT: Readonly<Record<string, number>> = {
   h: 3600e9,
 };
 
-/** Go's limit: an int64 of nanoseconds (about 292 years). */
-const MAX_NS = 9_223_372_036_854_775_807;
+/** One past Go's limit, an int64 of nanoseconds (about 292 years); 2^63 - 1 is not a double. */
+const NS_LIMIT = 2 ** 63;
 
 const COMPONENT = /(\d*)(?:\.(\d*))?([^\d.]*)/y;
 
@@ -36,7 +36,7 @@ export function parseDuration(input: string | number): number {
   if (body === '0') return 0;
   if (body === '') throw invalid(input, 'it is empty');
   const ns = sumComponents(body, input);
-  if (ns > MAX_NS) throw invalid(input, 'it is too large');
+  if (ns >= NS_LIMIT) throw invalid(input, 'it is too large');
   // Dividing exact integer nanoseconds gives the closest double: 1.1s is exactly 1100.
   return (sign * ns) / 1e6 + 0; // `+ 0` turns -0 into 0
 }

@@ -341,7 +341,8 @@ export class Engine {
     const slot = Math.floor(packed / POLICY_UNIT) % MAX_POLICY_SLOTS;
     const policy = this.#table.policies[slot];
     if (policy === undefined) throw new HavocError(`decision refers to unknown policy slot ${slot}`);
-    const error = flags & FLAG_ERROR ? { code: this.#table.errorCodes[slot] ?? 500, ...(policy.errorBody ? { body: policy.errorBody } : {}) } : null;
+    const error =
+      flags & FLAG_ERROR ? { code: this.#table.errorCodes[slot] ?? 500, ...(policy.errorBody ? { body: policy.errorBody } : {}) } : null;
     return { policy: policy.name, latencyMs: Math.floor(packed / LATENCY_UNIT), error, drop: (flags & FLAG_DROP) !== 0 };
   }
 

@@ -21,7 +21,16 @@ export { Bulkhead, PriorityBulkhead } from './limit/bulkhead.js';
 export type { BulkheadOptions, PriorityBulkheadOptions, BulkheadExecuteOptions, Priority } from './limit/bulkhead.js';
 export { redisStore } from './limit/redis-store.js';
 export type { RedisStoreOptions } from './limit/redis-store.js';
-export { formatGrpcTimeout, parseGrpcTimeout, deadlineFromHeaders, deadlineSignal, injectDeadline, remainingMs, TIMEOUT_MS_HEADER, DEFAULT_EARLY_ABORT_MS } from './deadline.js';
+export {
+  formatGrpcTimeout,
+  parseGrpcTimeout,
+  deadlineFromHeaders,
+  deadlineSignal,
+  injectDeadline,
+  remainingMs,
+  TIMEOUT_MS_HEADER,
+  DEFAULT_EARLY_ABORT_MS,
+} from './deadline.js';
 export type { DeadlineOptions } from './deadline.js';
 export { withChaos } from './chaos.js';
 export type { ChaosOptions } from './chaos.js';

@@ -36,7 +36,13 @@ export interface SerializedError {
 }
 
 export function serializeError(error: unknown): SerializedError {
-  if (error instanceof ConfigError) return { name: error.name, message: error.message, issues: error.issues, ...(error.source === undefined ? {} : { source: error.source }) };
+  if (error instanceof ConfigError)
+    return {
+      name: error.name,
+      message: error.message,
+      issues: error.issues,
+      ...(error.source === undefined ? {} : { source: error.source }),
+    };
   if (error instanceof Error) return { name: error.name, message: error.message };
   return { name: 'Error', message: String(error) };
 }
@@ -64,7 +70,14 @@ function closeWorker(worker: Worker): Promise<void> {
 export const isolated = {
   async controlPlane(engine: Engine, options: ControlPlaneOptions): Promise<ControlPlane> {
     const registry = options.registry ?? defaultRegistry;
-    const worker = spawn({ kind: 'control-plane', set: engine.name, warmupMs: engine.warmupMs, host: options.host, port: options.port, token: options.token });
+    const worker = spawn({
+      kind: 'control-plane',
+      set: engine.name,
+      warmupMs: engine.warmupMs,
+      host: options.host,
+      port: options.port,
+      token: options.token,
+    });
     const url = await new Promise<string>((resolve, reject) => {
       worker.on('error', reject);
       worker.on('message', (message: WorkerMessage) => {
@@ -78,9 +91,11 @@ export const isolated = {
             break;
           case 'metrics':
             engine.refreshMetrics();
-            void registry.metrics().then((text) =>
-              worker.postMessage({ type: 'metrics', id: message.id, text, contentType: registry.contentType } satisfies MainMessage),
-            );
+            void registry
+              .metrics()
+              .then((text) =>
+                worker.postMessage({ type: 'metrics', id: message.id, text, contentType: registry.contentType } satisfies MainMessage),
+              );
             break;
           case 'reload':
             engine.metrics.configReloads.labels(message.source, message.result).inc();

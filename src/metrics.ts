@@ -45,7 +45,8 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
     (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers });
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void) =>
-    (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) });
+    (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
+    new Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) });
   const pendingPasses = new Map<string, number>();
   const limiters = new Map<string, () => { limit: number; inflight: number } | undefined>();
   /** Each watched limiter's figures, read once per scrape by whichever gauge collects first. */
@@ -58,7 +59,8 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     }
     return figures;
   };
-  const decisions = (registry.getSingleMetric('havoc_decisions_total') as Counter<'protocol' | 'outcome'> | undefined) ??
+  const decisions =
+    (registry.getSingleMetric('havoc_decisions_total') as Counter<'protocol' | 'outcome'> | undefined) ??
     new Counter<'protocol' | 'outcome'>({
       name: 'havoc_decisions_total',
       help: 'Decisions made by interceptors, by outcome',
@@ -75,7 +77,10 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     configReloads: counter('havoc_config_reloads_total', 'Configuration loads by source and result', ['source', 'result']),
     activePolicies: gauge('havoc_active_policies', 'Policies in force, by protocol', ['protocol']),
     halted: gauge('havoc_halted', '1 while every fault is halted', []),
-    clientClosed: counter('havoc_client_closed_total', 'Requests whose client went away during injected latency (status 499)', ['policy', 'protocol']),
+    clientClosed: counter('havoc_client_closed_total', 'Requests whose client went away during injected latency (status 499)', [
+      'policy',
+      'protocol',
+    ]),
     rateLimitRejected: counter('havoc_ratelimit_rejected_total', 'Calls refused by a rate limiter', ['name']),
     limiterLimit: gauge('havoc_limiter_limit', 'Current concurrency limit of an adaptive limiter', ['name'], function () {
       for (const [name, { limit }] of readLimiters()) this.labels(name).set(limit);

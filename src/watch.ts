@@ -40,7 +40,8 @@ export function watchConfig(engine: Engine, path: string, options: WatchOptions 
   const file = resolve(path);
   const format = extname(file).toLowerCase() === '.json' ? 'json' : 'yaml';
   const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
-  if (!(Number.isFinite(debounceMs) && debounceMs >= 0)) throw new TypeError(`debounceMs must be a non-negative number (got ${String(debounceMs)})`);
+  if (!(Number.isFinite(debounceMs) && debounceMs >= 0))
+    throw new TypeError(`debounceMs must be a non-negative number (got ${String(debounceMs)})`);
   const reloads = engine.metrics.configReloads;
   /** The text the layer was last built from (or refused), so that unrelated events cost one read. */
   let lastText: string | undefined;

@@ -72,7 +72,10 @@ function instrumentConsume(channel: ChannelInternals, engine: Engine): void {
         // Thrown by the application's handler outside amqplib's dispatch: report it as
         // amqplib reports a throwing handler, or let it surface as uncaught.
         if (channel.listenerCount('handler-error') > 0) channel.emit('handler-error', error, 'delivery');
-        else setImmediate(() => { throw error; });
+        else
+          setImmediate(() => {
+            throw error;
+          });
       }
     };
     const onDelivery = (message: Message | null): void => {
@@ -117,7 +120,13 @@ function instrumentPublish(channel: ChannelInternals, engine: Engine): void {
   };
 
   // `sendToQueue(queue, …)` is `this.publish('', queue, …)` in both APIs: patching `publish` covers both.
-  channel.publish = function havocPublish(exchange: string, routingKey: string, content: Buffer, options?: PublishOptions, callback?: ConfirmCallback): boolean {
+  channel.publish = function havocPublish(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options?: PublishOptions,
+    callback?: ConfirmCallback,
+  ): boolean {
     const decision = decide(engine, 'rabbitmq', routingKey, headersOf(options?.headers));
     if (decision === null && !delays.busy) return publish.call(channel, exchange, routingKey, content, options, callback);
     const error = decision?.error && !decision.drop ? publishError(decision, exchange, routingKey) : null;
@@ -160,7 +169,10 @@ function instrumentPublish(channel: ChannelInternals, engine: Engine): void {
       });
     });
     if (k === undefined) return done;
-    done.then(() => k(), (error: Error) => k(error));
+    done.then(
+      () => k(),
+      (error: Error) => k(error),
+    );
   };
 }
 

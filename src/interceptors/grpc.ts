@@ -114,7 +114,11 @@ function remainingMs(deadline: Date | number | undefined): number {
 
 function errorStatus(decision: Decision): PartialStatusObject {
   const code = decision.error?.code ?? UNAVAILABLE;
-  return { code, details: decision.error?.body || `havoc: injected ${code === UNAVAILABLE ? 'UNAVAILABLE' : `status ${code}`}`, metadata: new (grpc().Metadata)() };
+  return {
+    code,
+    details: decision.error?.body || `havoc: injected ${code === UNAVAILABLE ? 'UNAVAILABLE' : `status ${code}`}`,
+    metadata: new (grpc().Metadata)(),
+  };
 }
 
 /** Destroys the HTTP/2 session under a server call (walking down the interceptor chain). */
@@ -208,10 +212,11 @@ export function grpcServerInterceptor(engine: Engine): ServerInterceptor {
 
     #onMessage(message: unknown, proceed: (message: unknown) => void): void {
       if (this.#ended) return;
-      const decision = this.definition.requestStream ? this.#chaos?.frame() ?? null : null;
+      const decision = this.definition.requestStream ? (this.#chaos?.frame() ?? null) : null;
       if (decision === null) return proceed(message);
       const act = (): void => {
-        if (decision.drop) this.inner.startRead(); // dropped: the handler never sees it, reading goes on
+        if (decision.drop)
+          this.inner.startRead(); // dropped: the handler never sees it, reading goes on
         else if (decision.error) this.#end(errorStatus(decision));
         else proceed(message);
       };
@@ -249,7 +254,8 @@ export function grpcServerInterceptor(engine: Engine): ServerInterceptor {
     }
   }
 
-  return (definition, call) => new ChaosServerCall(call, definition as ServerMethodDefinition<unknown, unknown>, new AbortController()) as ServerInterceptingCallType;
+  return (definition, call) =>
+    new ChaosServerCall(call, definition as ServerMethodDefinition<unknown, unknown>, new AbortController()) as ServerInterceptingCallType;
 }
 
 /**
@@ -331,7 +337,10 @@ export function grpcClientInterceptor(engine: Engine): Interceptor {
 
     /** Ends a started call: the server side is cancelled, the application sees the status. */
     #endAndCancel(decision: Decision | null): void {
-      const [code, details] = decision === null ? [DEADLINE_EXCEEDED, 'Deadline exceeded'] : [decision.error?.code ?? UNAVAILABLE, errorStatus(decision).details ?? ''];
+      const [code, details] =
+        decision === null
+          ? [DEADLINE_EXCEEDED, 'Deadline exceeded']
+          : [decision.error?.code ?? UNAVAILABLE, errorStatus(decision).details ?? ''];
       this.#end(code, details);
       super.cancelWithStatus(code, details);
     }

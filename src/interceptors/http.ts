@@ -13,9 +13,12 @@ export type Verdict = 'proceed' | 'answered' | 'dropped' | 'client-closed';
 // with `match_headers` look at headers. The engine gets this stand-in, which reads the
 // request's headers only when asked (`decide` is synchronous, so one per thread suffices).
 let headersOf: IncomingMessage | null = null;
-const lazyHeaders: HeaderBag = new Proxy({}, {
-  get: (_target, name) => (typeof name === 'string' ? headersOf?.headers[name] : undefined),
-});
+const lazyHeaders: HeaderBag = new Proxy(
+  {},
+  {
+    get: (_target, name) => (typeof name === 'string' ? headersOf?.headers[name] : undefined),
+  },
+);
 
 /** Decides one incoming request; `url` is the path as the application's routes see it. */
 export function decideRequest(engine: Engine, url: string | undefined, req: IncomingMessage): Decision | null {
@@ -118,6 +121,8 @@ export function httpMiddleware(engine: Engine): (req: IncomingMessage, res: Serv
       return;
     }
     actOnRequest(engine, decision, req, res).then((verdict) => {
+      // Connect-style middleware continues through its callback; Express catches what next() throws.
+      // oxlint-disable-next-line promise/no-callback-in-promise
       if (verdict === 'proceed') next();
     }, next);
   };

@@ -62,7 +62,7 @@ function errorResponse(decision: Decision): Response {
 export function chaosDispatcher(engine: Engine, base?: Dispatcher): Dispatcher {
   let undici: typeof import('undici');
   try {
-      undici = require('undici') as typeof import('undici');
+    undici = require('undici') as typeof import('undici');
   } catch (error) {
     throw new HavocError('chaosDispatcher needs the "undici" package: npm install undici', { cause: error });
   }
@@ -92,13 +92,18 @@ export function chaosDispatcher(engine: Engine, base?: Dispatcher): Dispatcher {
       if (aborted !== null) {
         handler.onError?.(aborted as Error);
       } else if (decision.drop) {
-        handler.onError?.(new undici.errors.SocketError(`other side closed (connection dropped by havoc policy "${decision.policy}" for ${url})`));
+        handler.onError?.(
+          new undici.errors.SocketError(`other side closed (connection dropped by havoc policy "${decision.policy}" for ${url})`),
+        );
       } else if (decision.error) {
         const body = Buffer.from(errorBody(decision));
         const headers = [
-          Buffer.from('content-type'), Buffer.from('application/json'),
-          Buffer.from('content-length'), Buffer.from(String(body.length)),
-          Buffer.from('x-havoc-policy'), Buffer.from(decision.policy),
+          Buffer.from('content-type'),
+          Buffer.from('application/json'),
+          Buffer.from('content-length'),
+          Buffer.from(String(body.length)),
+          Buffer.from('x-havoc-policy'),
+          Buffer.from(decision.policy),
         ];
         handler.onHeaders?.(decision.error.code, headers, () => undefined, 'Injected');
         handler.onData?.(body);

@@ -81,12 +81,65 @@ export interface SqlFault {
 // `error_code` of a sql policy, read as a MySQL errno (an integer, unlike a SQLSTATE), and the
 // PostgreSQL error that means the same thing.
 const FAULTS: ReadonlyMap<number, SqlFault> = new Map<number, SqlFault>([
-  [1053, { sqlState: '57P01', severity: 'FATAL', mysqlCode: 'ER_SERVER_SHUTDOWN', errno: 1053, mysqlState: '08S01', message: 'terminating connection due to administrator command' }],
-  [1927, { sqlState: '08006', severity: 'FATAL', mysqlCode: 'ER_CONNECTION_KILLED', errno: 1927, mysqlState: '70100', message: 'connection failure' }],
-  [1213, { sqlState: '40P01', severity: 'ERROR', mysqlCode: 'ER_LOCK_DEADLOCK', errno: 1213, mysqlState: '40001', message: 'deadlock detected' }],
-  [1205, { sqlState: '55P03', severity: 'ERROR', mysqlCode: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205, mysqlState: 'HY000', message: 'lock wait timeout exceeded' }],
-  [1040, { sqlState: '53300', severity: 'FATAL', mysqlCode: 'ER_CON_COUNT_ERROR', errno: 1040, mysqlState: '08004', message: 'too many connections' }],
-  [3024, { sqlState: '57014', severity: 'ERROR', mysqlCode: 'ER_QUERY_TIMEOUT', errno: 3024, mysqlState: 'HY000', message: 'canceling statement due to statement timeout' }],
+  [
+    1053,
+    {
+      sqlState: '57P01',
+      severity: 'FATAL',
+      mysqlCode: 'ER_SERVER_SHUTDOWN',
+      errno: 1053,
+      mysqlState: '08S01',
+      message: 'terminating connection due to administrator command',
+    },
+  ],
+  [
+    1927,
+    {
+      sqlState: '08006',
+      severity: 'FATAL',
+      mysqlCode: 'ER_CONNECTION_KILLED',
+      errno: 1927,
+      mysqlState: '70100',
+      message: 'connection failure',
+    },
+  ],
+  [
+    1213,
+    { sqlState: '40P01', severity: 'ERROR', mysqlCode: 'ER_LOCK_DEADLOCK', errno: 1213, mysqlState: '40001', message: 'deadlock detected' },
+  ],
+  [
+    1205,
+    {
+      sqlState: '55P03',
+      severity: 'ERROR',
+      mysqlCode: 'ER_LOCK_WAIT_TIMEOUT',
+      errno: 1205,
+      mysqlState: 'HY000',
+      message: 'lock wait timeout exceeded',
+    },
+  ],
+  [
+    1040,
+    {
+      sqlState: '53300',
+      severity: 'FATAL',
+      mysqlCode: 'ER_CON_COUNT_ERROR',
+      errno: 1040,
+      mysqlState: '08004',
+      message: 'too many connections',
+    },
+  ],
+  [
+    3024,
+    {
+      sqlState: '57014',
+      severity: 'ERROR',
+      mysqlCode: 'ER_QUERY_TIMEOUT',
+      errno: 3024,
+      mysqlState: 'HY000',
+      message: 'canceling statement due to statement timeout',
+    },
+  ],
 ]);
 
 /** The error code 0 stands for. */
@@ -95,6 +148,13 @@ const DEFAULT_SQL_ERROR = 1053;
 /** The fault for a policy's `error_code` (0 → 1053, admin shutdown); unknown codes keep their errno. */
 export function sqlFault(code: number, body?: string): SqlFault {
   const known = FAULTS.get(code === 0 ? DEFAULT_SQL_ERROR : code);
-  const fault = known ?? { sqlState: 'XX000', severity: 'ERROR', mysqlCode: 'ER_UNKNOWN_ERROR', errno: code, mysqlState: 'HY000', message: 'injected database error' };
+  const fault = known ?? {
+    sqlState: 'XX000',
+    severity: 'ERROR',
+    mysqlCode: 'ER_UNKNOWN_ERROR',
+    errno: code,
+    mysqlState: 'HY000',
+    message: 'injected database error',
+  };
   return body ? { ...fault, message: body } : fault;
 }

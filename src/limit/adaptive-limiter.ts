@@ -175,11 +175,13 @@ function nativeOptions(options: AdaptiveLimiterOptions): Parameters<typeof nativ
   const integer = (key: 'initialLimit' | 'minLimit' | 'maxLimit'): number | undefined => {
     const value = options[key];
     if (value === undefined) return undefined;
-    if (!Number.isSafeInteger(value) || value < 1 || value > 1_000_000) throw new RangeError(`${key} must be an integer in [1, 1000000] (got ${String(value)})`);
+    if (!Number.isSafeInteger(value) || value < 1 || value > 1_000_000)
+      throw new RangeError(`${key} must be an integer in [1, 1000000] (got ${String(value)})`);
     return value;
   };
   const probe = options.probeInterval === undefined ? undefined : parseDuration(options.probeInterval);
-  if (probe !== undefined && !(probe > 0)) throw new RangeError(`probeInterval must be a positive duration (got ${String(options.probeInterval)})`);
+  if (probe !== undefined && !(probe > 0))
+    throw new RangeError(`probeInterval must be a positive duration (got ${String(options.probeInterval)})`);
   if (options.backoff !== undefined && !(typeof options.backoff === 'number' && options.backoff > 0 && options.backoff < 1)) {
     throw new RangeError(`backoff must be a number in (0, 1) (got ${String(options.backoff)})`);
   }

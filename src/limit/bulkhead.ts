@@ -52,7 +52,8 @@ export class Bulkhead {
   constructor(options: BulkheadOptions) {
     this.capacity = checkCapacity(options?.capacity);
     this.queueSize = options.queue ?? 0;
-    if (!Number.isSafeInteger(this.queueSize) || this.queueSize < 0) throw new RangeError(`queue must be an integer >= 0 (got ${String(options.queue)})`);
+    if (!Number.isSafeInteger(this.queueSize) || this.queueSize < 0)
+      throw new RangeError(`queue must be an integer >= 0 (got ${String(options.queue)})`);
     this.name = options.name ?? 'default';
     this.#native = new native.NativeBulkhead(this.capacity);
     this.#slot = this.#native.slot;
@@ -84,7 +85,9 @@ export class Bulkhead {
   #wait(signal?: AbortSignal): Promise<void> {
     if (this.#waiting.length >= this.queueSize) {
       this.#rejected.inc();
-      return Promise.reject(new BulkheadFullError(`bulkhead "${this.name}" is full (${this.capacity} in flight, ${this.#waiting.length} queued)`));
+      return Promise.reject(
+        new BulkheadFullError(`bulkhead "${this.name}" is full (${this.capacity} in flight, ${this.#waiting.length} queued)`),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
@@ -148,7 +151,10 @@ export class PriorityBulkhead {
    * Runs `fn` if its priority (default `'standard'`) may still take a place: `LoadShedError`
    * when the place is kept for higher priorities, `BulkheadFullError` when none is left.
    */
-  async execute<T>(fn: (signal?: AbortSignal) => T | Promise<T>, options: BulkheadExecuteOptions & { priority?: Priority } = {}): Promise<T> {
+  async execute<T>(
+    fn: (signal?: AbortSignal) => T | Promise<T>,
+    options: BulkheadExecuteOptions & { priority?: Priority } = {},
+  ): Promise<T> {
     const priority = options.priority ?? 'standard';
     const index = PRIORITY_INDEX[priority];
     if (index === undefined) throw new RangeError(`priority must be 'low', 'standard' or 'critical' (got ${JSON.stringify(priority)})`);
@@ -158,7 +164,9 @@ export class PriorityBulkhead {
       this.#rejected.inc();
       if (result === FULL) throw new BulkheadFullError(`bulkhead "${this.name}" is full (${this.capacity} in flight)`);
       this.#shed.inc();
-      throw new LoadShedError(`bulkhead "${this.name}": ${priority} priority shed at ${this.inflight}/${this.capacity} in flight (threshold ${this.thresholds[priority]})`);
+      throw new LoadShedError(
+        `bulkhead "${this.name}": ${priority} priority shed at ${this.inflight}/${this.capacity} in flight (threshold ${this.thresholds[priority]})`,
+      );
     }
     try {
       return await fn(options.signal);

@@ -48,7 +48,8 @@ type ScriptClient = (Redis | Cluster) & {
  */
 export function redisStore(client: Redis | Cluster, options: RedisStoreOptions): RateLimitStore {
   if (typeof options?.key !== 'string' || options.key === '') throw new TypeError('redisStore: key must be a non-empty string');
-  if (typeof options.failOpen !== 'boolean') throw new TypeError('redisStore: failOpen must be set to true (admit when Redis fails) or false (reject)');
+  if (typeof options.failOpen !== 'boolean')
+    throw new TypeError('redisStore: failOpen must be set to true (admit when Redis fails) or false (reject)');
   const timeoutMs = options.timeoutMs ?? 1000;
   if (!(timeoutMs > 0)) throw new RangeError(`redisStore: timeoutMs must be > 0 (got ${String(options.timeoutMs)})`);
   const scripted = client as ScriptClient;
@@ -68,7 +69,10 @@ export function redisStore(client: Redis | Cluster, options: RedisStoreOptions):
         return waitUs < 0 ? Infinity : waitUs / 1000;
       } catch (error) {
         if (failOpen) return 0;
-        throw new RateLimitStoreError(`rate limit store (Redis key "${key}") failed and failOpen is false: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+        throw new RateLimitStoreError(
+          `rate limit store (Redis key "${key}") failed and failOpen is false: ${(error as Error)?.message ?? String(error)}`,
+          { cause: error },
+        );
       } finally {
         clearTimeout(timer);
       }
