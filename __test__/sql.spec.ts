@@ -1,5 +1,6 @@
 import test from 'ava';
 import { fingerprintSql, normalizeSql } from 'havoc';
+import path from 'node:path';
 import { fingerprintSqlJs, normalizeSqlJs } from '../benchmark/sql-reference.js';
 
 // Every expectation below is worked out from the rules, not captured from a run:
@@ -236,4 +237,41 @@ test('the JS reference port handles the large shapes the same way', (t) => {
   t.is(normalizeSqlJs(inList), normalizeSql(inList));
   const nested = `${'('.repeat(50_000)}select 1${')'.repeat(50_000)}`;
   t.is(normalizeSqlJs(nested), 'SELECT 1');
+});
+
+// The per-thread cache behind normalizeSql / fingerprintSql, checked against the addon itself.
+const root = path.resolve(__dirname, '..', '..');
+const addon = require(path.join(root, 'index.js')) as { normalizeSql(sql: string): string; fingerprintSql(sql: string): string };
+const cache = require(path.join(root, 'dist', 'sql.js')) as {
+  SQL_CACHE_ENTRIES: number;
+  SQL_CACHE_MAX_LENGTH: number;
+  sqlCacheSizes(): { normalize: number; fingerprint: number };
+};
+
+test('cached answers are the addon answers, before and after eviction, and the cache stays bounded', (t) => {
+  const statements = Array.from({ length: cache.SQL_CACHE_ENTRIES * 3 }, (_, i) => `select * from t${i % 7} where id = ${i} -- ${i}`);
+  // Three passes: the first fills and evicts, the later ones mix hits and misses.
+  for (let pass = 0; pass < 3; pass++) {
+    for (const [i, sql] of statements.entries()) {
+      const probe = pass === 2 ? statements[i % 10]! : sql;
+      t.is(normalizeSql(probe), addon.normalizeSql(probe));
+      t.is(fingerprintSql(probe), addon.fingerprintSql(probe));
+    }
+    const sizes = cache.sqlCacheSizes();
+    t.true(sizes.normalize <= 2 * cache.SQL_CACHE_ENTRIES, `normalize cache holds ${sizes.normalize}`);
+    t.true(sizes.fingerprint <= 2 * cache.SQL_CACHE_ENTRIES, `fingerprint cache holds ${sizes.fingerprint}`);
+  }
+  t.true(cache.sqlCacheSizes().normalize > cache.SQL_CACHE_ENTRIES);
+});
+
+test('statements over the cache length bound are answered but not cached', (t) => {
+  // Every test in this file is synchronous, so the sizes move only through the calls below.
+  const before = cache.sqlCacheSizes();
+  const long = `select '${'x'.repeat(cache.SQL_CACHE_MAX_LENGTH)}' from t where a = 1`;
+  t.is(normalizeSql(long), addon.normalizeSql(long));
+  t.is(fingerprintSql(`${long} and b = 2`), 'SELECT ? FROM T WHERE A = ? AND B = ?');
+  t.deepEqual(cache.sqlCacheSizes(), before);
+  t.is(normalizeSql(`  select ${cache.SQL_CACHE_ENTRIES * 10} ; `), `SELECT ${cache.SQL_CACHE_ENTRIES * 10}`);
+  // One more entry, or a turnover: the young generation, full, became the old one.
+  t.true([before.normalize + 1, cache.SQL_CACHE_ENTRIES + 1].includes(cache.sqlCacheSizes().normalize));
 });

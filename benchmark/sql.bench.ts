@@ -1,11 +1,16 @@
 // normalizeSql / fingerprintSql (Rust over N-API) against the plain JS port in
-// sql-reference.ts, on three realistic queries of about 100 B, 1 KB and 10 KB.
-// Run: npx tsc -p tsconfig.test.json && node build/benchmark/sql.bench.js
+// sql-reference.ts: first the addon alone (no cache) on three realistic queries of about
+// 100 B, 1 KB and 10 KB; then the exported functions, with their per-thread cache, on two
+// workloads of ~100 B statements: all unique, and 95% repeats of 50 hot statements.
+// Run: npm run bench:sql
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Bench } from 'tinybench';
 import { fingerprintSql, normalizeSql } from 'havoc';
 import { fingerprintSqlJs, normalizeSqlJs } from './sql-reference.js';
+
+// The raw addon (compiled to build/benchmark/, so the package root is two levels up): no cache.
+const addon = require(path.join(__dirname, '..', '..', 'index.js')) as typeof import('../index.js');
 
 const small = "SELECT id, email, created_at FROM users WHERE id = 42 AND status = 'active' -- by id\nLIMIT 1";
 
@@ -61,9 +66,38 @@ const queries = [
 ];
 
 const functions = [
-  { name: 'normalize', native: normalizeSql, js: normalizeSqlJs },
-  { name: 'fingerprint', native: fingerprintSql, js: fingerprintSqlJs },
+  { name: 'normalize', native: addon.normalizeSql, cached: normalizeSql, js: normalizeSqlJs },
+  { name: 'fingerprint', native: addon.fingerprintSql, cached: fingerprintSql, js: fingerprintSqlJs },
 ] as const;
+
+/** A ~100-byte statement, one per `n`. */
+const statement = (n: number) => `SELECT id, email, created_at FROM users WHERE id = ${n} AND status = 'active' -- by id\nLIMIT 1`;
+const WORKLOAD = 20_000;
+/** Cycling through more statements than the cache holds, first in first out: every lookup misses. */
+const unique = Array.from({ length: WORKLOAD }, (_, i) => statement(1_000_000 + i));
+/** 95% from 50 hot statements, 5% never seen before; a fixed seed, so every run sees the same. */
+const repeated = (() => {
+  let seed = 42;
+  const random = () => (seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32;
+  return Array.from({ length: WORKLOAD }, (_, i) => (random() < 0.95 ? statement(Math.floor(random() * 50)) : statement(2_000_000 + i)));
+})();
+const workloads = [
+  { label: 'unique', list: unique },
+  { label: '95% repeated', list: repeated },
+] as const;
+/** Statements per measured iteration, so that the harness's own cost stays out of the figure. */
+const BATCH = 1000;
+
+/** A task that runs `fn` over the next BATCH statements of `list`, round robin. */
+function over(list: readonly string[], fn: (sql: string) => string): () => void {
+  let next = 0;
+  return () => {
+    for (let i = 0; i < BATCH; i++) {
+      fn(list[next]!);
+      next = next + 1 === list.length ? 0 : next + 1;
+    }
+  };
+}
 
 async function main() {
   // Equal work: the port must produce exactly what the native code does.
@@ -78,6 +112,13 @@ async function main() {
     for (const f of functions) {
       bench.add(`native ${f.name} ${label}`, () => f.native(sql));
       bench.add(`js ${f.name} ${label}`, () => f.js(sql));
+    }
+  }
+  for (const { label, list } of workloads) {
+    for (const f of functions) {
+      bench.add(`cached ${f.name} ${label}`, over(list, f.cached));
+      bench.add(`uncached ${f.name} ${label}`, over(list, f.native));
+      bench.add(`js ${f.name} ${label}`, over(list, f.js));
     }
   }
   await bench.run();
@@ -101,11 +142,33 @@ async function main() {
       };
     }),
   );
+  console.log('The addon without the cache, the same statement again and again:');
   console.table(rows);
+
+  /** Nanoseconds per statement. */
+  const perStatement = (name: string) => (bench.getTask(name)!.result!.latency.mean * 1e6) / BATCH;
+  const workloadRows = workloads.flatMap(({ label }) =>
+    functions.map((f) => {
+      const cached = perStatement(`cached ${f.name} ${label}`);
+      const uncached = perStatement(`uncached ${f.name} ${label}`);
+      const js = perStatement(`js ${f.name} ${label}`);
+      return {
+        workload: `${label} (~${Buffer.byteLength(statement(1_000_000))} B)`,
+        function: f.name,
+        'exported ns': Number(cached.toFixed(1)),
+        'addon ns': Number(uncached.toFixed(1)),
+        'JS ns': Number(js.toFixed(1)),
+        'exported/JS speed': Number((js / cached).toFixed(2)),
+        'addon/JS speed': Number((js / uncached).toFixed(2)),
+      };
+    }),
+  );
+  console.log(`The exported functions (per-thread cache) on ${WORKLOAD} statements, against the addon alone and the JS port:`);
+  console.table(workloadRows);
 
   const out = path.join(__dirname, '..', '..', 'bench-results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'sql.json'), `${JSON.stringify({ node: process.version, rows }, null, 2)}\n`);
+  writeFileSync(path.join(out, 'sql.json'), `${JSON.stringify({ node: process.version, rows, workloads: workloadRows }, null, 2)}\n`);
 }
 
 main().catch((error: unknown) => {
