@@ -179,6 +179,9 @@ export interface NativeSabotageTotals {
 /** A native call that does nothing with the arguments `decide` takes: the benchmark's floor. */
 export declare function noop(protocol: number, target: unknown, headers: unknown): number
 
+/** A native call with no arguments and no result: the cheapest crossing, for the benchmarks. */
+export declare function noopEmpty(): void
+
 /** Normalizes a SQL statement: comments stripped, whitespace collapsed, keywords uppercased. */
 export declare function normalizeSql(sql: string): string
 

@@ -1,0 +1,150 @@
+// Instructions per operation, counted by valgrind's callgrind: the same total for the same
+// binary and input whatever else the machine runs, so small overhead ratios hold on a shared
+// 2-core machine where wall-clock figures swing.
+//
+// Each group of callgrind-workload.ts runs in one process under callgrind, which dumps its
+// counts at every mark: one dump per run of n operations of one operation. Operations and
+// their baselines alternate, round after round, in the same process; the figure is the median
+// over the rounds of (instructions of the run) / n, with the spread beside it.
+// Run: npm run bench:callgrind   (HAVOC_CALLGRIND_N, HAVOC_CALLGRIND_ROUNDS to change them)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { GROUPS } from './callgrind-workload.js';
+
+const ROUNDS = Number(process.env.HAVOC_CALLGRIND_ROUNDS ?? 5);
+const N: Record<keyof typeof GROUPS, number> = {
+  decide: Number(process.env.HAVOC_CALLGRIND_N ?? 4000),
+  sql: Number(process.env.HAVOC_CALLGRIND_N ?? 4000),
+  // A request costs ~15 decides: fewer of them give as many instructions per run.
+  http: Math.ceil(Number(process.env.HAVOC_CALLGRIND_N ?? 4000) / 4),
+};
+const WORKLOAD = path.join(__dirname, 'callgrind-workload.js');
+// V8 compiles and collects garbage on helper threads, whose share would vary from run to run;
+// with one thread and fixed seeds the work is the same every time.
+const NODE_FLAGS = ['--single-threaded', '--random-seed=1', '--hash-seed=1'];
+
+function valgrindVersion(): string {
+  try {
+    return execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
+  }
+}
+
+const totals = (file: string): number => {
+  const match = /^(?:summary|totals): (\d+)/m.exec(readFileSync(file, 'utf8'));
+  if (!match) throw new Error(`no totals in ${file}`);
+  return Number(match[1]);
+};
+
+/** Instructions per operation, every round, for each operation of `group`. */
+function measure(group: keyof typeof GROUPS, dir: string): Record<string, number[]> {
+  const ops = GROUPS[group];
+  const n = N[group];
+  const prefix = path.join(dir, group);
+  const started = Date.now();
+  const run = spawnSync(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--dump-before=uv_os_getpriority',
+      `--callgrind-out-file=${prefix}.%p`,
+      process.execPath,
+      ...NODE_FLAGS,
+      WORKLOAD,
+      group,
+      String(n),
+      String(ROUNDS),
+    ],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (run.status !== 0) throw new Error(`${group} exited with ${run.status ?? run.signal}:\n${run.stderr.slice(-3000)}`);
+  // <group>.<pid>.<k>: the k-th dump, taken at the k-th mark; part 1 is startup and warm-up,
+  // part 1 + round × ops + i the i-th operation of that round.
+  const parts = new Map<number, number>();
+  for (const file of readdirSync(dir)) {
+    const match = new RegExp(`^${group}\\.\\d+\\.(\\d+)$`).exec(file);
+    if (match) parts.set(Number(match[1]), totals(path.join(dir, file)));
+  }
+  const expected = 1 + ROUNDS * ops.length;
+  if (parts.size !== expected) throw new Error(`${group}: ${parts.size} dumps, expected ${expected}`);
+  const result: Record<string, number[]> = Object.fromEntries(ops.map((op) => [op, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    ops.forEach((op, i) => result[op]!.push(parts.get(2 + round * ops.length + i)! / n));
+  }
+  process.stderr.write(
+    `  ${group}: ${ops.length} operations × ${ROUNDS} rounds × ${n} in ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+  );
+  return result;
+}
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+interface Row {
+  measure: string;
+  'instructions/op': number;
+  spread: string;
+  'ratio to baseline': number | string;
+  baseline: string;
+}
+
+function main(): void {
+  const version = valgrindVersion();
+  console.log(`${version}, node ${process.version} ${NODE_FLAGS.join(' ')}, ${ROUNDS} rounds`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'havoc-callgrind-'));
+  try {
+    const runs: Record<string, number[]> = {};
+    const groups = Object.keys(GROUPS) as (keyof typeof GROUPS)[];
+    for (const [i, group] of groups.entries()) {
+      process.stderr.write(`[${i + 1}/${groups.length}] ${group} (${GROUPS[group].join(', ')})\n`);
+      Object.assign(runs, measure(group, dir));
+    }
+    const cost = Object.fromEntries(Object.entries(runs).map(([op, xs]) => [op, median(xs)]));
+    const c = (op: string) => cost[op]!;
+    // The SQL workloads build a fresh statement per operation: that string costs the same in
+    // every one of them, and is taken out.
+    const sql = (op: string) => c(op) - c('sql-statement-only');
+    const row = (measure: string, op: string, value: number, baseline?: [string, number]): Row => {
+      const xs = runs[op]!;
+      return {
+        measure,
+        'instructions/op': Math.round(value),
+        spread: `${Math.round(Math.min(...xs))}..${Math.round(Math.max(...xs))}`,
+        'ratio to baseline': baseline ? Number((value / baseline[1]).toFixed(3)) : '',
+        baseline: baseline?.[0] ?? '',
+      };
+    };
+    const floor: [string, number] = ['napi-rs floor', c('napi-floor')];
+    const js: [string, number] = ['JS port', sql('sql-js-unique')];
+    const rows: Row[] = [
+      row('empty N-API call (no arguments)', 'napi-empty', c('napi-empty')),
+      row('napi-rs floor: decide arguments, does nothing', 'napi-floor', c('napi-floor'), ['empty N-API call', c('napi-empty')]),
+      row('decide, 100 http policies, no match', 'decide-miss', c('decide-miss'), floor),
+      row('decide, match, chances 0', 'decide-match', c('decide-match'), floor),
+      row('decide, match, error fires', 'decide-fire', c('decide-fire'), floor),
+      row('HTTP request, bare node:http', 'http-bare', c('http-bare')),
+      row('HTTP request, wrapHandler, 100 non-matching policies', 'http-wrap', c('http-wrap'), ['the same request bare', c('http-bare')]),
+      row('JS port of normalizeSql, unique ~100 B', 'sql-js-unique', sql('sql-js-unique')),
+      row('normalizeSql, addon alone, unique ~100 B', 'sql-addon-unique', sql('sql-addon-unique'), js),
+      row('normalizeSql, exported (cache), unique ~100 B', 'sql-exported-unique', sql('sql-exported-unique'), js),
+      row('normalizeSql, exported (cache), 95% repeated', 'sql-exported-repeated', sql('sql-exported-repeated'), js),
+    ];
+    console.table(rows);
+    const out = path.join(__dirname, '..', '..', 'bench-results');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(
+      path.join(out, 'callgrind.json'),
+      `${JSON.stringify({ valgrind: version, node: process.version, rounds: ROUNDS, n: N, runs, rows }, null, 2)}\n`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main();
