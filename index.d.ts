@@ -99,6 +99,9 @@ export declare function bulkheadTryAcquire(slot: number, priority: number): numb
 /** Checks a configuration (JSON form) completely, target regexes included, without applying it. */
 export declare function checkConfig(configJson: string): Array<NativeIssue>
 
+/** The shape of a configuration document: what the TypeScript layer converts where. */
+export declare function configShape(): NativeShape
+
 /**
  * Decides one request for handle `key / 8` on protocol `key % 8`: `-1` for no fault, else
  * a packed number (see `src/engine.ts`).
@@ -121,6 +124,17 @@ export interface NativeAdaptiveOptions {
   probeIntervalMs?: number
   backoff?: number
   minWindowMs?: number
+}
+
+/** One finding of the core's rules on a document. */
+export interface NativeFinding {
+  /** Keys (as written) and list indexes. */
+  path: Array<string | number>
+  /** Whether the finding is about the key at `path` rather than its value. */
+  key: boolean
+  message: string
+  /** For a repeat, where the first one is (the message ends with `(first defined at ...)`). */
+  first?: Array<string | number>
 }
 
 /** A configuration problem, as the TypeScript layer turns it into a `ConfigIssue`. */
@@ -146,6 +160,12 @@ export interface NativePolicyRisk {
   scope: number
   severity: number
   risk: number
+}
+
+/** A read document: the configuration's JSON form, or what is wrong with it. */
+export interface NativeRead {
+  config?: string
+  findings: Array<NativeFinding>
 }
 
 export interface NativeReport {
@@ -176,6 +196,13 @@ export interface NativeSabotageTotals {
   ramStops: number
 }
 
+/** Which keys hold durations and which hold the policies, in every spelling. */
+export interface NativeShape {
+  topDurations: Array<string>
+  policies: Array<string>
+  policyDurations: Array<string>
+}
+
 /** A native call that does nothing with the arguments `decide` takes: the benchmark's floor. */
 export declare function noop(protocol: number, target: unknown, headers: unknown): number
 
@@ -193,6 +220,9 @@ export declare function policyHash(policyJson: string): bigint
  * milliseconds to wait before they are there, or `-1` when the cost exceeds the burst.
  */
 export declare function rateLimiterTry(slot: number, cost: number): number
+
+/** Reads a configuration document (the wire form of `havoc_core::policy::Value::from_wire`). */
+export declare function readConfig(wire: string): NativeRead
 
 /** Removes a layer; returns whether it existed. */
 export declare function removeLayer(set: string, layer: string): boolean

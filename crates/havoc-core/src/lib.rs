@@ -1,6 +1,6 @@
 //! havoc-core: the engine behind havoc, with no N-API inside.
 //!
-//! - [`policy`]: the configuration model, limits and each policy's stable identity;
+//! - [`policy`]: the configuration model, its one rule book (every field, limit and message) and each policy's stable identity;
 //! - [`matcher`]: target indexes that match without allocating;
 //! - [`engine`]: named, process-global policy sets and the per-request decision;
 //! - [`sabotage`]: CPU burn and RAM leak on native threads, reconciled by policy identity;

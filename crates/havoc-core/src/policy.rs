@@ -1,8 +1,12 @@
 //! The policy model: what a validated configuration says, and each policy's identity.
 //!
-//! The TypeScript layer parses YAML and reports errors with line numbers; this module is
-//! the authority on limits all the same, so that nothing out of range reaches the engine
-//! whichever way a configuration arrives.
+//! This module is the one rule book of configurations, whichever way they arrive:
+//! - [`value`]: a document as its author wrote it (the TypeScript layer parses YAML or JSON
+//!   and sends it in a JSON wire form);
+//! - [`read`]: every field, spelling, limit and enumeration; reads a document into a
+//!   [`Config`] or returns every [`Finding`], by path, with the keys as written.
+//!
+//! [`Config::from_json`] and [`Config::check`] apply the same rules to the JSON and typed forms.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +14,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::hash::Fnv1a64;
+
+pub mod read;
+pub mod value;
+
+pub use read::{read, shape, Finding, Part, Path, Shape, Step};
+pub use value::{Reading, Value};
 
 /// Most policies a configuration may hold.
 pub const MAX_POLICIES: usize = 1024;
@@ -30,6 +40,18 @@ pub const MAX_RAM_MB: f64 = 1_048_576.0;
 pub const MAX_SABOTAGE_MS: f64 = 86_400_000.0;
 /// Longest policy name, in characters (Unicode scalar values).
 pub const MAX_NAME_CHARS: usize = 128;
+/// Longest `ram_interval`, in milliseconds (1 h).
+pub const MAX_RAM_INTERVAL_MS: f64 = 3_600_000.0;
+/// The `ram_interval` of a policy that gives none (or 0), in milliseconds: pastaay's second.
+pub const DEFAULT_RAM_INTERVAL_MS: f64 = 1000.0;
+/// Lowest HTTP status code a policy may send (0 also: the default, 500).
+pub const MIN_HTTP_STATUS: f64 = 100.0;
+/// Highest HTTP status code a policy may send.
+pub const MAX_HTTP_STATUS: f64 = 599.0;
+/// Highest gRPC status code (16, UNAUTHENTICATED).
+pub const MAX_GRPC_STATUS: f64 = 16.0;
+/// Highest error code of the other protocols (an unsigned 16-bit number).
+pub const MAX_ERROR_CODE: f64 = 65_535.0;
 
 /// What a policy acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
@@ -334,111 +356,26 @@ impl Config {
     serde_json::to_string(self).expect("a configuration always serializes")
   }
 
-  /// Parses the JSON form the TypeScript layer sends, then checks every limit.
+  /// Reads the JSON form (as [`Config::to_json`] writes it; snake_case keys are accepted too)
+  /// by the rules of [`read()`].
   pub fn from_json(json: &str) -> Result<Config, Vec<Issue>> {
-    let config: Config =
+    let json: serde_json::Value =
       serde_json::from_str(json).map_err(|e| vec![Issue { path: String::new(), message: format!("invalid configuration: {e}") }])?;
-    let issues = config.check();
-    if issues.is_empty() {
-      Ok(config)
-    } else {
-      Err(issues)
-    }
+    read(&Value::from_plain_json(json)).map_err(|findings| findings.into_iter().map(Finding::into_issue).collect())
   }
 
-  /// Every limit violation (empty when the configuration is sound). Target regexes are
+  /// Every rule this configuration breaks (empty when it is sound): those of [`read()`], and
+  /// header names in lowercase, as a read configuration stores them. Target regexes are
   /// checked when the set is compiled, see [`crate::engine::Snapshot::compile`].
   pub fn check(&self) -> Vec<Issue> {
-    let mut issues = Vec::new();
-    let mut issue = |path: String, message: String| issues.push(Issue { path, message });
-    if self.version != 1 {
-      issue("version".into(), format!("must be 1 (got {})", self.version));
-    }
-    if let Some(w) = self.warmup_duration {
-      if !(0.0..=MAX_WARMUP_MS).contains(&w) {
-        issue("warmupDuration".into(), "must be between 0 and 24h".into());
-      }
-    }
-    if self.policies.len() > MAX_POLICIES {
-      issue("policies".into(), format!("at most {MAX_POLICIES} policies (got {})", self.policies.len()));
-    }
-    let mut names = std::collections::HashMap::new();
+    let mut issues: Vec<Issue> = read(&self.to_value()).err().unwrap_or_default().into_iter().map(Finding::into_issue).collect();
     for (i, p) in self.policies.iter().enumerate() {
-      let at = |field: &str| format!("policies[{i}].{field}");
-      if p.name.is_empty() {
-        issue(at("name"), "is required".into());
-      } else if let Some(problem) = name_problem(&p.name) {
-        issue(at("name"), format!("must be printable text of at most {MAX_NAME_CHARS} characters ({problem})"));
-      } else if let Some(first) = names.insert(p.name.as_str(), i) {
-        issue(at("name"), format!("duplicate policy name {:?} (first defined at policies[{first}])", p.name));
-      }
-      if p.protocol.is_none() {
-        issue(at("type"), "is required".into());
-      }
-      for (field, chance) in [("latencyChance", p.latency_chance), ("errorChance", p.error_chance)] {
-        if !(0.0..=1.0).contains(&chance) {
-          issue(at(field), format!("must be a number in [0, 1] (got {chance})"));
-        }
-      }
-      if !(0.0..=MAX_LATENCY_MS).contains(&p.latency_duration) {
-        issue(at("latencyDuration"), "must be between 0 and 1h".into());
-      }
-      match p.protocol() {
-        Protocol::Http if p.error_code != 0 && !(100..=599).contains(&p.error_code) => {
-          issue(at("errorCode"), format!("an HTTP status must be 0 or 100–599 (got {})", p.error_code));
-        }
-        Protocol::Grpc if p.error_code > 16 => {
-          issue(at("errorCode"), format!("a gRPC status must be 0–16 (got {})", p.error_code));
-        }
-        _ => {}
-      }
-      if !(0.0..=MAX_THROTTLE).contains(&p.throttle_threshold) {
-        issue(at("throttleThreshold"), "must be between 0 and 10000000".into());
-      }
-      if !(0.0..=MAX_RAM_CHUNK_MB).contains(&p.ram_chunk_mb) {
-        issue(at("ramChunkMb"), "must be between 0 and 4096".into());
-      }
-      if !(0.0..=MAX_LATENCY_MS).contains(&p.ram_interval) {
-        issue(at("ramInterval"), "must be between 0 and 1h".into());
-      }
-      if p.cpu_cores > MAX_CPU_CORES {
-        issue(at("cpuCores"), format!("must be between 0 and {MAX_CPU_CORES} (got {})", p.cpu_cores));
-      }
-      if p.cpu_percent > 100 {
-        issue(at("cpuPercent"), format!("must be between 1 and 100, or 0 for the default (got {})", p.cpu_percent));
-      }
-      if !(0.0..=MAX_RAM_MB).contains(&p.ram_max_mb) {
-        issue(at("ramMaxMb"), format!("must be between 0 and {MAX_RAM_MB} (got {})", p.ram_max_mb));
-      }
-      if !(0.0..=MAX_SABOTAGE_MS).contains(&p.duration) {
-        issue(at("duration"), "must be between 0 and 24h".into());
-      }
-      for key in p.match_headers.keys() {
-        if key.is_empty() || key.len() > 255 || key.bytes().any(|b| b.is_ascii_uppercase() || b == 0) {
-          issue(at("matchHeaders"), format!("header name {key:?} must be lowercase, 1–255 bytes"));
-        }
+      for key in p.match_headers.keys().filter(|k| k.bytes().any(|b| b.is_ascii_uppercase())) {
+        issues.push(Issue { path: format!("policies[{i}].matchHeaders"), message: format!("header name {key:?} must be lowercase") });
       }
     }
     issues
   }
-}
-
-/// Why a policy name is not printable text of at most [`MAX_NAME_CHARS`] characters, if it is
-/// not. Names become Prometheus label values and console text, so control characters (C0, DEL,
-/// C1) and line or paragraph separators are refused. Indexes count characters, as the
-/// TypeScript layer's rule does (it also refuses lone surrogates, which a `String` cannot hold).
-fn name_problem(name: &str) -> Option<String> {
-  for (index, c) in name.chars().enumerate() {
-    let code = u32::from(c);
-    if c.is_control() {
-      return Some(format!("found control character U+{code:04X} at index {index}"));
-    }
-    if c == '\u{2028}' || c == '\u{2029}' {
-      return Some(format!("found line break U+{code:04X} at index {index}"));
-    }
-  }
-  let count = name.chars().count();
-  (count > MAX_NAME_CHARS).then(|| format!("it has {count} characters"))
 }
 
 #[cfg(test)]
@@ -540,7 +477,8 @@ mod tests {
     )
     .unwrap_err();
     let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
-    assert_eq!(paths, ["version", "policies[0].latencyChance", "policies[0].errorCode", "policies[1].name", "policies[1].errorCode"]);
+    // A duplicate name is found once its policy is read, after the policy's own fields.
+    assert_eq!(paths, ["version", "policies[0].latencyChance", "policies[0].errorCode", "policies[1].errorCode", "policies[1].name"]);
   }
 
   #[test]
