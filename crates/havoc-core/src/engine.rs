@@ -576,7 +576,7 @@ impl PolicySet {
     self.versions.store(version, Ordering::Relaxed);
     self.current.store(Arc::clone(&snapshot));
     // A halted or lease-reverted set holds fewer resource policies: reconciling stops them.
-    self.sabotage.publish(&snapshot);
+    self.sabotage.publish(&snapshot.config.policies, snapshot.warm_at);
     state.layers = layers;
     state.halted = halted;
     if let Some(cause) = cause {
