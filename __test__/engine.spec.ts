@@ -160,8 +160,27 @@ test('http targets: case-insensitive, query ignored, wildcard on a segment bound
     config: config(policy({ name: 'users', type: 'http', target: '/API/users/*', errorChance: 1 })),
   });
   t.truthy(engine.decide('http', '/api/users/7?expand=1'));
-  t.truthy(engine.decide('http', '/api/Users'));
+  t.truthy(engine.decide('http', '/api/Users/'));
+  // pastaay: `/x/*` is what is under `/x/`, not `/x` itself.
+  t.is(engine.decide('http', '/api/Users'), null);
   t.is(engine.decide('http', '/api/usersettings'), null);
+});
+
+test("path prefixes follow pastaay's rule exactly: /api/* and /api*", (t) => {
+  const under = new Engine({ name: setName(), config: config(policy({ name: 'under', type: 'http', target: '/api/*', errorChance: 1 })) });
+  t.is(under.decide('http', '/api'), null);
+  t.is(under.decide('http', '/api/')?.policy, 'under');
+  t.is(under.decide('http', '/api/x')?.policy, 'under');
+  const star = new Engine({ name: setName(), config: config(policy({ name: 'star', type: 'http', target: '/api*', errorChance: 1 })) });
+  t.is(star.decide('http', '/api')?.policy, 'star');
+  t.is(star.decide('http', '/api/x')?.policy, 'star');
+  t.is(star.decide('http', '/apix'), null);
+  const grpc = new Engine({
+    name: setName(),
+    config: config(policy({ name: 'svc', type: 'grpc', target: '/shop.Cart/*', errorChance: 1 })),
+  });
+  t.is(grpc.decide('grpc', '/shop.Cart'), null);
+  t.is(grpc.decide('grpc', '/shop.Cart/Add')?.policy, 'svc');
 });
 
 test('sql targets match the normalized statement, bare words as whole words', (t) => {

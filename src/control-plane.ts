@@ -82,14 +82,28 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
+/** How `isolate: true` starts a control plane in a worker thread. */
+export type IsolatedControlPlane = (engine: Engine, options: ControlPlaneOptions) => Promise<ControlPlane>;
+
+// Dependencies run one way: ./isolate.ts runs this module in a worker, so it imports this
+// module, never the reverse. It hands its starter in when it loads (src/index.ts loads it,
+// so `isolate: true` works for everyone who imports the package).
+let isolatedControlPlane: IsolatedControlPlane | undefined;
+
+/** Called by ./isolate.ts when it loads: how `isolate: true` is served. */
+export function provideIsolatedControlPlane(start: IsolatedControlPlane): void {
+  isolatedControlPlane = start;
+}
+
 /**
  * Starts the control plane. Throws a `HavocError` (and binds nothing) when asked to listen on
  * a non-loopback address without a token.
  */
 export async function startControlPlane(engine: Engine, options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   if (options.isolate) {
-    const { isolated } = await import('./isolate.js');
-    return isolated.controlPlane(engine, options);
+    if (isolatedControlPlane === undefined)
+      throw new HavocError("isolate: true is wired by havoc's package entry: import 'havoc', not its internal modules");
+    return isolatedControlPlane(engine, options);
   }
   const registry = options.registry ?? defaultRegistry;
   return serveControlPlane(engine, options, {

@@ -1,3 +1,7 @@
+// Gives the control plane and the watcher their `isolate: true` option: isolate depends on
+// them, not the reverse (see ./isolate.ts), so the entry point loads it.
+import './isolate.js';
+
 export { Engine, defaultWarmupMs } from './engine.js';
 export type { Decision, EngineOptions, HeaderBag } from './engine.js';
 export { analyze } from './guard.js';

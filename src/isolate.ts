@@ -2,14 +2,18 @@
 // to the same native policy set, so that its parsing and traffic never stall the
 // application's event loop. Metrics stay in the application thread's registry: the worker
 // asks for them and reports its reloads by message.
+//
+// Dependencies run one way: this module imports the control plane and the watcher (the
+// worker runs them) and, when loaded, hands them its starters for their `isolate` option;
+// they never import it. src/index.ts imports it for that effect.
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { register as defaultRegistry } from 'prom-client';
-import type { ControlPlane, ControlPlaneOptions } from './control-plane.js';
+import { provideIsolatedControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
 import type { Engine } from './engine.js';
 import { ConfigError, HavocError, type ConfigIssue } from './errors.js';
 import type { Config } from './types.js';
-import type { ConfigWatcher, WatchOptions } from './watch.js';
+import { provideIsolatedWatch, type ConfigWatcher, type WatchOptions } from './watch.js';
 
 /** What the worker is told to run. */
 export type IsolatedJob =
@@ -145,3 +149,6 @@ export const isolated = {
     return { ready, close: () => void closeWorker(worker) };
   },
 };
+
+provideIsolatedControlPlane(isolated.controlPlane);
+provideIsolatedWatch(isolated.watch);

@@ -8,7 +8,6 @@ import { dirname, extname, resolve } from 'node:path';
 import { parseConfig } from './config.js';
 import { FILE_LAYER, type Engine } from './engine.js';
 import { ConfigError, HavocError } from './errors.js';
-import { isolated } from './isolate.js';
 import type { Config } from './types.js';
 
 /** Options of {@link watchConfig}. */
@@ -31,12 +30,29 @@ export interface ConfigWatcher {
 
 const DEFAULT_DEBOUNCE_MS = 100;
 
+/** How `isolate: true` watches from a worker thread. */
+export type IsolatedWatch = (engine: Engine, path: string, options: WatchOptions) => ConfigWatcher;
+
+// Dependencies run one way: ./isolate.ts runs this module in a worker, so it imports this
+// module, never the reverse. It hands its watcher in when it loads (src/index.ts loads it,
+// so `isolate: true` works for everyone who imports the package).
+let isolatedWatch: IsolatedWatch | undefined;
+
+/** Called by ./isolate.ts when it loads: how `isolate: true` is watched. */
+export function provideIsolatedWatch(watch: IsolatedWatch): void {
+  isolatedWatch = watch;
+}
+
 /**
  * Keeps `engine`'s file layer equal to the file at `path`. Applies the file now unless the
  * set already has a file layer (as after `new Engine({ config: path })`).
  */
 export function watchConfig(engine: Engine, path: string, options: WatchOptions = {}): ConfigWatcher {
-  if (options.isolate) return isolated.watch(engine, path, options);
+  if (options.isolate) {
+    if (isolatedWatch === undefined)
+      throw new HavocError("isolate: true is wired by havoc's package entry: import 'havoc', not its internal modules");
+    return isolatedWatch(engine, path, options);
+  }
   const file = resolve(path);
   const format = extname(file).toLowerCase() === '.json' ? 'json' : 'yaml';
   const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;

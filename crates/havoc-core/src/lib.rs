@@ -3,7 +3,8 @@
 //! - [`policy`]: the configuration model, its one rule book (every field, limit and message) and each policy's stable identity;
 //! - [`matcher`]: target indexes that match without allocating;
 //! - [`engine`]: named, process-global policy sets and the per-request decision;
-//! - [`sabotage`]: CPU burn and RAM leak on native threads, reconciled by policy identity;
+//! - [`sabotage`]: CPU burn and RAM leak on native threads, reconciled by policy identity
+//!   from the policies it is handed (it knows nothing of sets or snapshots);
 //! - [`sql`]: SQL normalization and fingerprinting;
 //! - [`guard`]: the blast-radius risk score;
 //! - [`hash`]: FNV-1a 64;

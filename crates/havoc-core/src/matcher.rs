@@ -1,8 +1,10 @@
 //! Target matching, built once per policy set and read without allocating.
 //!
 //! Paths (http, grpc) are matched case-insensitively in a single pass: the input is hashed
-//! byte by byte, and at every `/` the hash so far is looked up among the `prefix/*` targets,
-//! at the end among the exact targets. Names (redis commands, queues, topics, mongo commands)
+//! byte by byte, and at every `/` the hash so far is looked up among the `prefix/*` and
+//! `prefix*` targets, at the end among the exact targets (pastaay's rule: a prefix matches
+//! on a segment boundary; `/api/*` does not match `/api`, `/api*` does, neither matches
+//! `/apix`). Names (redis commands, queues, topics, mongo commands)
 //! use the same exact table plus a short list of plain prefixes. SQL targets are regexes over
 //! the normalized statement, screened first by one `RegexSet`.
 
@@ -56,7 +58,8 @@ impl Default for Matches {
 /// How a protocol's targets are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shape {
-  /// `/a/b`, `/a/*` on a segment boundary; a query string is not part of the path.
+  /// `/a/b`; `/a/*` (what is under `/a/`) and `/a*` (`/a` and what is under it), on a segment
+  /// boundary; a query string is not part of the path.
   Path { strip_query: bool },
   /// A command, queue or topic name; `prefix*` is a plain prefix.
   Name,
@@ -126,10 +129,21 @@ impl TargetIndex {
         },
         Shape::Path { .. } => match target.strip_suffix('*') {
           Some(prefix) => {
-            let key = prefix.trim_end_matches('/').to_ascii_lowercase();
+            // pastaay's rule, a prefix on a segment boundary: `/api/*` matches `/api/` and
+            // `/api/x` but not `/api`; `/api*` matches `/api` and `/api/x` but not `/apix`.
+            // Either way the key is looked up where the path has a `/` after it; without
+            // the slash, the key alone also matches.
+            let (key, or_equal) = match prefix.strip_suffix('/') {
+              Some(key) => (key, false),
+              None => (prefix, true),
+            };
+            let key = key.to_ascii_lowercase();
             if key.is_empty() {
               index.all.push(id);
             } else {
+              if or_equal {
+                index.insert_exact(key.clone(), id);
+              }
               index.insert_prefix(key, id);
             }
           }
@@ -204,9 +218,9 @@ impl TargetIndex {
       }
       hasher.write_byte(b.to_ascii_lowercase());
     }
-    let whole = hasher.finish();
-    collect(&self.prefixes, whole, bytes, out);
-    collect(&self.exact, whole, bytes, out);
+    // A prefix matches only where a `/` follows it (`/api*` matching `/api` itself is an
+    // exact entry).
+    collect(&self.exact, hasher.finish(), bytes, out);
   }
 
   fn find_name(&self, name: &str, out: &mut Matches) {
@@ -315,12 +329,32 @@ mod tests {
     let targets = ["/api/users/*"];
     assert_eq!(matches(Protocol::Http, &targets, "/api/users/7"), [0]);
     assert_eq!(matches(Protocol::Http, &targets, "/api/users/7/posts"), [0]);
-    assert_eq!(matches(Protocol::Http, &targets, "/api/users"), [0]);
-    assert_eq!(matches(Protocol::Http, &targets, "/api/users/"), [0]);
+    assert!(matches(Protocol::Http, &targets, "/api/users").is_empty(), "pastaay: `/x/*` is what is under `/x/`");
+    assert_eq!(matches(Protocol::Http, &targets, "/API/Users/"), [0]);
     assert!(matches(Protocol::Http, &targets, "/api/usersettings").is_empty());
     assert!(matches(Protocol::Http, &targets, "/api").is_empty());
     assert_eq!(matches(Protocol::Http, &["/api/users*"], "/api/users/1"), [0]);
     assert!(matches(Protocol::Http, &["/api/users*"], "/api/usersx").is_empty());
+  }
+
+  /// pastaay's own cases, exactly.
+  #[test]
+  fn http_prefixes_follow_pastaay() {
+    let under = ["/api/*"];
+    assert!(matches(Protocol::Http, &under, "/api").is_empty());
+    assert_eq!(matches(Protocol::Http, &under, "/api/"), [0]);
+    assert_eq!(matches(Protocol::Http, &under, "/api/x"), [0]);
+    let star = ["/api*"];
+    assert_eq!(matches(Protocol::Http, &star, "/api"), [0]);
+    assert_eq!(matches(Protocol::Http, &star, "/api/x"), [0]);
+    assert!(matches(Protocol::Http, &star, "/apix").is_empty());
+    // The same on gRPC paths, and with a query string.
+    assert!(matches(Protocol::Grpc, &["/shop.Cart/*"], "/shop.Cart").is_empty());
+    assert_eq!(matches(Protocol::Http, &star, "/api?x=1"), [0]);
+    assert!(matches(Protocol::Http, &under, "/api?x=/").is_empty());
+    // Both at once: one match each, in order.
+    assert_eq!(matches(Protocol::Http, &["/api*", "/api/*"], "/api/x"), [0, 1]);
+    assert_eq!(matches(Protocol::Http, &["/api*", "/api/*"], "/api"), [0]);
   }
 
   #[test]
@@ -336,7 +370,8 @@ mod tests {
   #[test]
   fn all_targets_and_order() {
     let targets = ["/b", "all", "/b/*", "*", ""];
-    assert_eq!(matches(Protocol::Http, &targets, "/b"), [0, 1, 2, 3, 4]);
+    assert_eq!(matches(Protocol::Http, &targets, "/b"), [0, 1, 3, 4]);
+    assert_eq!(matches(Protocol::Http, &targets, "/b/c"), [1, 2, 3, 4]);
     assert_eq!(matches(Protocol::Http, &targets, "/c"), [1, 3, 4]);
   }
 

@@ -5,10 +5,12 @@
 //! - a decision's `policy` is in range and of the protocol asked;
 //! - with chances of 0 or 1 the decision is deterministic, and must equal the one a naive
 //!   reference model of the documented rules gives (`matcher.rs`: case-insensitive paths,
-//!   `prefix/*` on a segment boundary, query strings ignored for HTTP, absolute URLs matched
-//!   by URL and by path; names exact or `prefix*`; SQL targets as case-insensitive regexes
-//!   over the normalized statement; `engine.rs`: ignored prefixes, header matching, latencies
-//!   adding up, the first error or drop ending the request).
+//!   `prefix*` on a segment boundary as pastaay has it — `/api/*` matches `/api/` and
+//!   `/api/x` but not `/api`, `/api*` matches `/api` and `/api/x` but not `/apix`, `/*` every
+//!   path — query strings ignored for HTTP, absolute URLs matched by URL and by path; names
+//!   exact or `prefix*`; SQL targets as case-insensitive regexes over the normalized
+//!   statement; `engine/`: ignored prefixes, header matching, latencies adding up, the first
+//!   error or drop ending the request).
 
 #![no_main]
 
@@ -43,6 +45,10 @@ const POOL: &[&str] = &[
   "database",
   "/",
   "/api",
+  "/api/",
+  "/api*",
+  "/api/*",
+  "/apix",
   "/api/users",
   "/api/users/*",
   "/api/users*",
@@ -280,12 +286,12 @@ fn starts_ic(haystack: &str, prefix: &str) -> bool {
   haystack.len() >= prefix.len() && haystack.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
+/// pastaay's rule: `prefix*` matches a path that starts with `prefix` on a segment boundary,
+/// that is when `prefix` ends with `/` or the path ends right after it or goes on with `/`.
 fn path_matches(target: &str, path: &str) -> bool {
   match target.strip_suffix('*') {
-    Some(prefix) => {
-      let key = prefix.trim_end_matches('/');
-      key.is_empty() || (starts_ic(path, key) && (path.len() == key.len() || path.as_bytes()[key.len()] == b'/'))
-    }
+    Some("" | "/") => true,
+    Some(prefix) => starts_ic(path, prefix) && (prefix.ends_with('/') || path.len() == prefix.len() || path.as_bytes()[prefix.len()] == b'/'),
     None => eq_ic(target, path),
   }
 }

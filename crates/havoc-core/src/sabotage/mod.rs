@@ -1,12 +1,15 @@
 //! OS resource sabotage: CPU burned and memory held by native threads, driven by `resource`
 //! policies.
 //!
-//! Each [`crate::engine::PolicySet`] owns a [`Sabotage`] reconciler. When a snapshot is
-//! published it compares the running loads with the snapshot's resource policies, keyed by
-//! policy identity and occurrence (two identical policies are two loads): what is new
-//! starts, what is gone stops, what is unchanged keeps running untouched. Nothing runs
-//! while the set warms up; a waiter thread starts the loads when warmup ends.
+//! A [`Sabotage`] reconciler is handed the policies in force (each policy set owns one). It
+//! compares the running loads with their resource policies, keyed by policy identity and
+//! occurrence (two identical policies are two loads): what is new starts, what is gone
+//! stops, what is unchanged keeps running untouched. Nothing runs until the moment the
+//! policies are warm; a waiter thread starts the loads then.
 //! Stopping never blocks the caller: threads are told to stop and leave within one period.
+//!
+//! This module knows policies, not how they are stored or published: it depends on
+//! [`crate::policy`] only.
 
 mod cpu;
 mod ram;
@@ -18,7 +21,6 @@ use std::time::{Duration, Instant};
 
 pub use ram::{ceiling, Ceiling, DEFAULT_CEILING_MB, MB};
 
-use crate::engine::Snapshot;
 use crate::policy::{Config, Issue, Policy, Protocol};
 
 /// A stop signal threads can check cheaply and sleep on.
@@ -276,10 +278,17 @@ struct State {
   loads: HashMap<LoadKey, Load>,
   /// Loads told to stop, until their threads have left.
   stopping: Vec<Load>,
-  /// A published snapshot waiting for the end of its warmup.
-  pending: Option<Arc<Snapshot>>,
+  /// Published policies waiting for the end of their warmup.
+  pending: Option<Pending>,
   /// Whether a warmup waiter thread is alive.
   waiter: bool,
+}
+
+/// Resource policies published before they are warm.
+#[derive(Debug)]
+struct Pending {
+  policies: Vec<Policy>,
+  warm_at: Instant,
 }
 
 /// The reconciler of one policy set.
@@ -293,17 +302,19 @@ impl Sabotage {
     self.shared.0.lock().unwrap_or_else(|p| p.into_inner())
   }
 
-  /// Brings the running loads in line with `snapshot` (or stops them all while it warms up,
-  /// starting them when warmup ends).
-  pub fn publish(&self, snapshot: &Arc<Snapshot>) {
+  /// Brings the running loads in line with the resource policies among `policies` (the
+  /// others are ignored). With `warm_at` still ahead, every load stops now and the wanted
+  /// ones start at `warm_at` (unless another publication or [`Sabotage::stop_all`] comes first).
+  pub fn publish(&self, policies: &[Policy], warm_at: Option<Instant>) {
     let mut state = self.state();
-    if snapshot.is_warm() {
+    let Some(warm_at) = warm_at.filter(|&at| Instant::now() < at) else {
       state.pending = None;
-      reconcile(&mut state, Some(snapshot));
+      reconcile(&mut state, policies);
       return;
-    }
-    reconcile(&mut state, None);
-    state.pending = Some(Arc::clone(snapshot));
+    };
+    reconcile(&mut state, &[]);
+    let policies = policies.iter().filter(|p| wants_load(p)).cloned().collect();
+    state.pending = Some(Pending { policies, warm_at });
     self.shared.1.notify_all();
     if !state.waiter {
       state.waiter = true;
@@ -316,12 +327,12 @@ impl Sabotage {
     }
   }
 
-  /// Stops every load of this set (engine close, halt, lease expiry). The next publication
-  /// starts the policies it holds afresh.
+  /// Stops every load (and forgets a pending warmup). The next publication starts the
+  /// policies it holds afresh.
   pub fn stop_all(&self) {
     let mut state = self.state();
     state.pending = None;
-    reconcile(&mut state, None);
+    reconcile(&mut state, &[]);
   }
 
   pub fn status(&self) -> Status {
@@ -346,14 +357,14 @@ fn wait_for_warmup(shared: &(Mutex<State>, Condvar)) {
   let (lock, wake) = shared;
   let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
   loop {
-    let Some(snapshot) = state.pending.clone() else {
+    let Some(warm_at) = state.pending.as_ref().map(|p| p.warm_at) else {
       state.waiter = false;
       return;
     };
-    let left = snapshot.warmup_remaining();
-    if left.is_zero() && snapshot.is_warm() {
-      state.pending = None;
-      reconcile(&mut state, Some(&snapshot));
+    let left = warm_at.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+      let pending = state.pending.take().expect("checked above");
+      reconcile(&mut state, &pending.policies);
     } else {
       // Woken early by a newer publication or a stop; either way, look again.
       state = wake.wait_timeout(state, left.max(Duration::from_millis(1))).unwrap_or_else(|p| p.into_inner()).0;
@@ -361,17 +372,19 @@ fn wait_for_warmup(shared: &(Mutex<State>, Condvar)) {
   }
 }
 
-/// Starts what `snapshot` has and `state` lacks, stops what it no longer has.
-fn reconcile(state: &mut State, snapshot: Option<&Snapshot>) {
+/// Whether `policy` is acted out as a load.
+fn wants_load(policy: &Policy) -> bool {
+  policy.protocol() == Protocol::Resource && policy.is_active()
+}
+
+/// Starts what `policies` have and `state` lacks, stops what they no longer have.
+fn reconcile(state: &mut State, policies: &[Policy]) {
   let mut wanted: HashMap<LoadKey, &Policy> = HashMap::new();
   let mut occurrences: HashMap<u64, u32> = HashMap::new();
-  for compiled in snapshot.map(|s| s.policies.as_slice()).unwrap_or_default() {
-    let policy = &compiled.policy;
-    if policy.protocol() != Protocol::Resource || !policy.is_active() {
-      continue;
-    }
-    let seen = occurrences.entry(compiled.identity).or_insert(0);
-    wanted.insert((compiled.identity, *seen), policy);
+  for policy in policies.iter().filter(|p| wants_load(p)) {
+    let identity = policy.identity();
+    let seen = occurrences.entry(identity).or_insert(0);
+    wanted.insert((identity, *seen), policy);
     *seen += 1;
   }
   state.stopping.retain(|load| !load.is_finished());
@@ -400,9 +413,9 @@ mod tests {
     Policy { name: name.into(), protocol: Some(Protocol::Resource), target: "all".into(), ..Policy::default() }
   }
 
-  fn snapshot(policies: Vec<Policy>, warmup_ms: Option<f64>) -> Arc<Snapshot> {
-    let config = Config { policies, warmup_duration: warmup_ms, ..Config::default() };
-    Arc::new(Snapshot::compile(config, 1, Instant::now()).unwrap())
+  /// When a set created now with a warmup of `ms` is warm.
+  fn warm_in(ms: u64) -> Option<Instant> {
+    Some(Instant::now() + Duration::from_millis(ms))
   }
 
   fn cpu(name: &str, percent: u32) -> Policy {
@@ -412,11 +425,11 @@ mod tests {
   #[test]
   fn unchanged_policies_keep_running_and_changed_ones_restart_alone() {
     let sabotage = Sabotage::default();
-    sabotage.publish(&snapshot(vec![cpu("a", 5), cpu("b", 5)], None));
+    sabotage.publish(&[cpu("a", 5), cpu("b", 5)], None);
     let before = sabotage.status();
     assert_eq!(before.loads.len(), 2);
     let serial = |s: &Status, name: &str| s.loads.iter().find(|l| l.policy == name).map(|l| l.serial);
-    sabotage.publish(&snapshot(vec![cpu("a", 5), cpu("b", 6)], None));
+    sabotage.publish(&[cpu("a", 5), cpu("b", 6)], None);
     let after = sabotage.status();
     assert_eq!(serial(&after, "a"), serial(&before, "a"));
     assert_ne!(serial(&after, "b"), serial(&before, "b"));
@@ -427,25 +440,20 @@ mod tests {
 
   #[test]
   fn identical_policies_are_two_loads() {
-    // Names are unique within a config, so identical identities only meet through the
-    // reconciler's own keying: exercise it directly.
+    // Names are unique within a config, but two sets (or a caller) may hand identical policies.
     let mut state = State::default();
-    let snap = snapshot(vec![cpu("x", 5)], None);
-    let mut doubled = Snapshot::compile(Config { policies: vec![cpu("x", 5)], ..Config::default() }, 2, Instant::now()).unwrap();
-    let twin = Snapshot::compile(Config { policies: vec![cpu("x", 5)], ..Config::default() }, 3, Instant::now()).unwrap();
-    doubled.policies.extend(twin.policies);
-    reconcile(&mut state, Some(&doubled));
+    reconcile(&mut state, &[cpu("x", 5), cpu("x", 5)]);
     assert_eq!(state.loads.len(), 2);
-    reconcile(&mut state, Some(&snap));
+    reconcile(&mut state, &[cpu("x", 5)]);
     assert_eq!(state.loads.len(), 1, "removing one twin leaves the other running");
-    reconcile(&mut state, None);
+    reconcile(&mut state, &[]);
     assert!(state.loads.is_empty());
   }
 
   #[test]
   fn nothing_runs_during_warmup_and_loads_start_when_it_ends() {
     let sabotage = Sabotage::default();
-    sabotage.publish(&snapshot(vec![cpu("w", 5)], Some(150.0)));
+    sabotage.publish(&[cpu("w", 5)], warm_in(150));
     assert!(sabotage.status().loads.is_empty());
     assert!(eventually(|| sabotage.status().cpu_threads == 1));
     sabotage.stop_all();
@@ -455,7 +463,7 @@ mod tests {
   #[test]
   fn stop_all_cancels_a_pending_warmup() {
     let sabotage = Sabotage::default();
-    sabotage.publish(&snapshot(vec![cpu("p", 5)], Some(50.0)));
+    sabotage.publish(&[cpu("p", 5)], warm_in(50));
     sabotage.stop_all();
     std::thread::sleep(Duration::from_millis(120));
     assert!(sabotage.status().loads.is_empty());
@@ -466,7 +474,7 @@ mod tests {
     let _serial = TEST_RAM.lock().unwrap_or_else(|p| p.into_inner());
     let sabotage = Sabotage::default();
     let policy = Policy { ram_max_mb: 8.0, ram_chunk_mb: 4.0, ram_interval: 1.0, ..resource("r") };
-    sabotage.publish(&snapshot(vec![policy], None));
+    sabotage.publish(&[policy], None);
     assert!(eventually(|| sabotage.status().ram_bytes_resident == 8 * MB));
     assert_eq!(sabotage.status().ram_bytes_target, 8 * MB);
     let process = totals();
