@@ -51,6 +51,13 @@ export declare class NativeEngine {
   table(): string
   /** The set's current snapshot as JSON, without touching this handle's cache. */
   current(): string
+  /**
+   * Which protocols of the set can fire — bit `index` for protocol `index`, updated by the core
+   * on every publish from any thread — as a 4-byte ArrayBuffer over that memory, for JS to read
+   * with `Atomics.load` instead of calling in. `null` where the runtime refuses external
+   * buffers (then every call crosses, as before).
+   */
+  fireFlags(): ArrayBuffer | null
   /** Milliseconds of warmup left for the current set (0 when warm). */
   warmupRemainingMs(): number
 }

@@ -58,6 +58,11 @@ function repeatedStatements(): () => string {
 const decideGroup: Record<string, () => Operation> = {
   'napi-empty': () => () => addon.noopEmpty(),
   'napi-floor': () => () => addon.noop(0, miss, headers),
+  // sql on a set of 100 http policies: nothing can fire, the engine answers without crossing.
+  'decide-idle': () => {
+    const engine = httpEngine('cg-idle');
+    return () => engine.decide('sql', 'SELECT 1');
+  },
   'decide-miss': () => {
     const engine = httpEngine('cg-miss');
     return () => engine.decide('http', miss, headers);

@@ -39,6 +39,21 @@ const totals = (file: string): number => {
   return Number(match[1]);
 };
 
+/** Instructions `callgrind_annotate` attributes to the addon in one dump: 0 when nothing called into it. */
+function addonInstructions(file: string): number {
+  const annotated = execFileSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  let total = 0;
+  for (const line of annotated.split('\n')) {
+    const match = /^\s*([\d,]+) .*\[[^\]]*havoc\.[^\]]*\.node\]/.exec(line);
+    if (match) total += Number(match[1]!.replaceAll(',', ''));
+  }
+  return total;
+}
+
+/** Instructions in the addon during each run of the operations that must not cross into it. */
+const NO_CROSSING = ['decide-idle'];
+const addonShare: Record<string, number[]> = {};
+
 /** Instructions per operation, every round, for each operation of `group`. */
 function measure(group: keyof typeof GROUPS, dir: string): Record<string, number[]> {
   const ops = GROUPS[group];
@@ -64,15 +79,22 @@ function measure(group: keyof typeof GROUPS, dir: string): Record<string, number
   // <group>.<pid>.<k>: the k-th dump, taken at the k-th mark; part 1 is startup and warm-up,
   // part 1 + round × ops + i the i-th operation of that round.
   const parts = new Map<number, number>();
+  const files = new Map<number, string>();
   for (const file of readdirSync(dir)) {
     const match = new RegExp(`^${group}\\.\\d+\\.(\\d+)$`).exec(file);
-    if (match) parts.set(Number(match[1]), totals(path.join(dir, file)));
+    if (match) {
+      parts.set(Number(match[1]), totals(path.join(dir, file)));
+      files.set(Number(match[1]), path.join(dir, file));
+    }
   }
   const expected = 1 + ROUNDS * ops.length;
   if (parts.size !== expected) throw new Error(`${group}: ${parts.size} dumps, expected ${expected}`);
   const result: Record<string, number[]> = Object.fromEntries(ops.map((op) => [op, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    ops.forEach((op, i) => result[op]!.push(parts.get(2 + round * ops.length + i)! / n));
+    ops.forEach((op, i) => {
+      result[op]!.push(parts.get(2 + round * ops.length + i)! / n);
+      if (NO_CROSSING.includes(op)) (addonShare[op] ??= []).push(addonInstructions(files.get(2 + round * ops.length + i)!));
+    });
   }
   process.stderr.write(
     `  ${group}: ${ops.length} operations × ${ROUNDS} rounds × ${n} in ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
@@ -127,6 +149,7 @@ function main(): void {
     const rows: Row[] = [
       row('empty N-API call (no arguments)', 'napi-empty', c('napi-empty')),
       row('napi-rs floor: decide arguments, does nothing', 'napi-floor', c('napi-floor'), ['empty N-API call', c('napi-empty')]),
+      row('decide, protocol with nothing that can fire (sql; 100 http policies)', 'decide-idle', c('decide-idle'), floor),
       row('decide, 100 http policies, no match', 'decide-miss', c('decide-miss'), floor),
       row('decide, match, chances 0', 'decide-match', c('decide-match'), floor),
       row('decide, match, error fires', 'decide-fire', c('decide-fire'), floor),
@@ -138,11 +161,14 @@ function main(): void {
       row('normalizeSql, exported (cache), 95% repeated', 'sql-exported-repeated', sql('sql-exported-repeated'), js),
     ];
     console.table(rows);
+    for (const [op, xs] of Object.entries(addonShare)) {
+      console.log(`${op}: instructions inside the addon per run of ${N.decide}: ${xs.join(', ')} (0: no call into it)`);
+    }
     const out = path.join(__dirname, '..', '..', 'bench-results');
     mkdirSync(out, { recursive: true });
     writeFileSync(
       path.join(out, 'callgrind.json'),
-      `${JSON.stringify({ valgrind: version, node: process.version, rounds: ROUNDS, n: N, runs, rows }, null, 2)}\n`,
+      `${JSON.stringify({ valgrind: version, node: process.version, rounds: ROUNDS, n: N, runs, rows, addonShare }, null, 2)}\n`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

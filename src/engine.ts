@@ -71,6 +71,8 @@ interface SnapshotJson {
 }
 
 const NO_HEADERS: HeaderBag = Object.freeze({});
+/** Where the runtime refuses external buffers: every protocol may fire, so every call crosses. */
+const EVERY_PROTOCOL = new Uint32Array([0xffff_ffff]);
 
 /** The layer `new Engine({ config })`, `engine.update()` and `watchConfig()` write. */
 export const FILE_LAYER = 'file';
@@ -138,6 +140,8 @@ export class Engine {
   readonly #native: InstanceType<typeof native.NativeEngine>;
   /** `slot · 8`: plus a protocol index, the first argument of `native.decide`. */
   readonly #key: number;
+  /** Which protocols of the set can fire, in memory the core updates (see `decide`). */
+  readonly #fireFlags: Uint32Array;
   readonly #warmupMs: number | undefined;
   readonly #seeded: boolean;
   #table: Table | null = null;
@@ -161,6 +165,8 @@ export class Engine {
     this.#seeded = options.seed !== undefined;
     this.#native = new native.NativeEngine(this.name, seed);
     this.#key = this.#native.key;
+    const flags = this.#native.fireFlags();
+    this.#fireFlags = flags === null ? EVERY_PROTOCOL : new Uint32Array(flags);
     if (config !== undefined) this.update(config);
   }
 
@@ -255,6 +261,9 @@ export class Engine {
     const index = PROTOCOL_INDEX[protocol];
     if (index === undefined) throw new TypeError(`unknown protocol ${JSON.stringify(protocol)}`);
     if (typeof target !== 'string') throw new TypeError('target must be a string');
+    // Nothing of this protocol can fire: skip the crossing. The core stores these bits on every
+    // publish, from any thread, after the snapshot itself, so a clear bit is never stale.
+    if ((Atomics.load(this.#fireFlags, 0) & (1 << index)) === 0) return null;
     const packed = native.decide(this.#key + index, target, headers ?? NO_HEADERS);
     return packed < 0 ? null : this.#unpack(packed);
   }

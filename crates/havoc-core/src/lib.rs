@@ -19,5 +19,7 @@ pub mod policy;
 pub mod sabotage;
 pub mod sql;
 
-pub use engine::{Decision, Handle, Headers, HistoryEntry, Layer, Lease, NoHeaders, PolicySet, SetState, Snapshot, DEFAULT_LAYER, HISTORY_LIMIT};
+pub use engine::{
+  Decision, FireFlags, Handle, Headers, HistoryEntry, Layer, Lease, NoHeaders, PolicySet, SetState, Snapshot, DEFAULT_LAYER, HISTORY_LIMIT,
+};
 pub use policy::{Config, Issue, Policy, Protocol};

@@ -2,7 +2,7 @@ use std::cell::RefCell;
 use std::ptr;
 use std::sync::Arc;
 
-use havoc_core::{Headers, PolicySet, Protocol};
+use havoc_core::{FireFlags, Headers, PolicySet, Protocol};
 use napi::bindgen_prelude::*;
 use napi::{sys, JsValue};
 use napi_derive::napi;
@@ -180,10 +180,46 @@ impl NativeEngine {
     with_slot(self.slot, |slot| snapshot_json(&slot.handle.set().snapshot())).unwrap_or_default()
   }
 
+  /// Which protocols of the set can fire — bit `index` for protocol `index`, updated by the core
+  /// on every publish from any thread — as a 4-byte ArrayBuffer over that memory, for JS to read
+  /// with `Atomics.load` instead of calling in. `null` where the runtime refuses external
+  /// buffers (then every call crosses, as before).
+  #[napi(ts_return_type = "ArrayBuffer | null")]
+  pub fn fire_flags(&self) -> FlagsBuffer {
+    FlagsBuffer(with_slot(self.slot, |slot| slot.handle.set().fire_flags()))
+  }
+
   /// Milliseconds of warmup left for the current set (0 when warm).
   #[napi]
   pub fn warmup_remaining_ms(&self) -> f64 {
     with_slot(self.slot, |slot| slot.handle.set().snapshot().warmup_remaining().as_secs_f64() * 1000.0).unwrap_or(0.0)
+  }
+}
+
+/// A cell of "can fire" bits handed to JS as an external ArrayBuffer, which owns one reference.
+pub struct FlagsBuffer(Option<Arc<FireFlags>>);
+
+unsafe extern "C" fn release_flags(_env: sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
+  // SAFETY: `hint` is the `Arc::into_raw` of `to_napi_value`, released exactly once here.
+  drop(unsafe { Arc::from_raw(hint as *const FireFlags) });
+}
+
+impl ToNapiValue for FlagsBuffer {
+  unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+    let mut value = ptr::null_mut();
+    if let Some(cell) = val.0 {
+      let data = cell.as_ptr().cast();
+      let hint = Arc::into_raw(cell) as *mut std::ffi::c_void;
+      // SAFETY: `data` is 4 bytes that live as long as the Arc behind `hint`.
+      let status = unsafe { sys::napi_create_external_arraybuffer(env, data, 4, Some(release_flags), hint, &mut value) };
+      if status == sys::Status::napi_ok {
+        return Ok(value);
+      }
+      // Refused (a sandboxed runtime): nothing took the reference.
+      drop(unsafe { Arc::from_raw(hint as *const FireFlags) });
+    }
+    check_status!(unsafe { sys::napi_get_null(env, &mut value) })?;
+    Ok(value)
   }
 }
 

@@ -19,6 +19,7 @@
 //! - `handle`: one thread's [`Handle`] on a set.
 
 mod decide;
+mod flags;
 mod handle;
 mod layers;
 mod lease;
@@ -26,6 +27,7 @@ mod set;
 mod snapshot;
 
 pub use decide::{Decision, Headers, NoHeaders};
+pub use flags::FireFlags;
 pub use handle::Handle;
 pub use layers::{merge_layers, HistoryEntry, Layer, Lease, SetState, DEFAULT_LAYER, HISTORY_LIMIT};
 pub use set::PolicySet;

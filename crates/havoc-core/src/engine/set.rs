@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
+use super::flags::{FireFlags, FlagBoard};
 use super::layers::{merge_layers, HistoryEntry, Layer, SetState, DEFAULT_LAYER, HISTORY_LIMIT};
 use super::lease::{self, LeaseClock};
 use super::snapshot::Snapshot;
@@ -21,6 +22,8 @@ struct State {
   /// Oldest first; the last entry is the set in force (unless halted).
   history: VecDeque<HistoryEntry>,
   halted: bool,
+  /// Where [`PolicySet::fire_flags`] callers read which protocols can fire.
+  flags: FlagBoard,
 }
 
 /// A named policy set shared by every thread of the process.
@@ -237,6 +240,7 @@ impl PolicySet {
     let snapshot = Arc::new(snapshot);
     self.versions.store(version, Ordering::Relaxed);
     self.current.store(Arc::clone(&snapshot));
+    state.flags.publish(&snapshot);
     // A halted or lease-reverted set holds fewer resource policies: reconciling stops them.
     self.sabotage.publish(&snapshot.config.policies, snapshot.warm_at);
     state.layers = layers;
@@ -261,6 +265,14 @@ impl PolicySet {
   /// This set's running sabotage.
   pub fn sabotage(&self) -> sabotage::Status {
     self.sabotage.status()
+  }
+
+  /// A cell of "can fire" bits (by [`crate::Protocol::index`]) that every later publish of
+  /// this set updates: a clear bit means that `decide` on that protocol returns `None`.
+  pub fn fire_flags(&self) -> Arc<FireFlags> {
+    let mut state = self.lock();
+    let current = self.current.load();
+    state.flags.subscribe(&current)
   }
 
   /// The current snapshot.

@@ -55,6 +55,8 @@ pub struct Snapshot {
   warm: AtomicBool,
   /// Published by a halt: the layers are kept but no policy is in force.
   pub halted: bool,
+  /// Bit [`Protocol::index`] set when a policy of that protocol can fault a request.
+  can_fire: u32,
 }
 
 impl Snapshot {
@@ -83,6 +85,7 @@ impl Snapshot {
         defaults.iter().map(|s| s.to_string()).chain(custom.iter().cloned()).filter(|s| !s.is_empty()).collect()
       })
       .collect();
+    let can_fire = config.policies.iter().filter(|p| p.is_active()).fold(0, |bits, p| bits | 1 << p.protocol().index());
     let warmup = config.warmup_duration.unwrap_or(0.0);
     let warm_at = (warmup > 0.0).then(|| started + Duration::from_secs_f64(warmup / 1000.0));
     Ok(Snapshot {
@@ -94,12 +97,21 @@ impl Snapshot {
       warm_at,
       warm: AtomicBool::new(warm_at.is_none()),
       halted: false,
+      can_fire,
     })
   }
 
   /// The empty set every policy set starts with (version 0).
   pub(super) fn empty(started: Instant) -> Snapshot {
     Snapshot::compile(Config::default(), 0, started).expect("the empty configuration is valid")
+  }
+
+  /// One bit per protocol ([`Protocol::index`]): set when a policy of that protocol can fault a
+  /// request, that is, when it is active. Clear bits are exact — `decide` returns `None` for
+  /// that protocol whatever the target — so callers may skip it. Set bits are not a promise:
+  /// the target may match nothing, the set may still be warming up.
+  pub fn can_fire(&self) -> u32 {
+    self.can_fire
   }
 
   /// How many policies of `protocol` the set has.

@@ -1,0 +1,117 @@
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import test from 'ava';
+import { Engine } from 'havoc';
+import { config, policy } from './fixtures/policies.js';
+
+// The addon's exports object, the one the engine calls through: wrapping `decide` counts crossings.
+const addon = require(path.resolve(__dirname, '..', '..', 'index.js')) as { decide: (...args: unknown[]) => number };
+
+function countingCrossings(): { count: () => number; restore: () => void } {
+  const original = addon.decide;
+  let crossings = 0;
+  addon.decide = (...args: unknown[]) => {
+    crossings += 1;
+    return original(...args);
+  };
+  return { count: () => crossings, restore: () => void (addon.decide = original) };
+}
+
+const failing = (name: string, type: 'http' | 'sql', errorChance = 1) =>
+  policy({ name, type, target: 'all', errorChance, errorCode: type === 'http' ? 503 : 1 });
+
+test.serial('a protocol with nothing that can fire answers null without crossing into the addon', (t) => {
+  const engine = new Engine({ name: `flags-idle-${process.pid}`, config: config(failing('web', 'http')) });
+  const crossings = countingCrossings();
+  try {
+    for (let i = 0; i < 1000; i++) t.is(engine.decide('sql', 'SELECT 1'), null);
+    t.is(crossings.count(), 0, 'no sql policy: no crossing');
+    t.is(engine.decide('http', '/x')?.error?.code, 503);
+    t.is(crossings.count(), 1, 'http can fire: one crossing');
+
+    // A policy whose chances are all 0 cannot fire either.
+    engine.update(config(failing('web', 'http'), failing('quiet', 'sql', 0)));
+    t.is(engine.decide('sql', 'SELECT 1'), null);
+    t.is(crossings.count(), 1);
+
+    // Another handle on the set (as another thread would be) turns sql on, halts, resumes.
+    const other = new Engine({ name: engine.name });
+    other.update(config(failing('db', 'sql')));
+    t.is(engine.decide('sql', 'SELECT 1')?.error?.code, 1);
+    other.halt();
+    const before = crossings.count();
+    t.is(engine.decide('sql', 'SELECT 1'), null);
+    t.is(engine.decide('http', '/x'), null);
+    t.is(crossings.count(), before, 'halted: nothing crosses');
+    other.resume();
+    t.is(engine.decide('sql', 'SELECT 1')?.error?.code, 1);
+    other.close();
+  } finally {
+    crossings.restore();
+    engine.close();
+  }
+});
+
+test.serial('no decision is missed or made against a stale "nothing can fire" while another thread changes the set', async (t) => {
+  // The worker cycles the set through update, halt, resume, warmup, a lease that runs out by
+  // itself and an empty set, announcing around each change, seqlock-style, whether sql can
+  // fire. Whenever no change overlapped a decision here, it must agree with the announcement.
+  const name = `flags-race-${process.pid}`;
+  const engine = new Engine({ name });
+  const shared = new Int32Array(new SharedArrayBuffer(12)); // [seq, announced, done]
+  const worker = new Worker(
+    `const { Engine } = require('havoc');
+     const { workerData } = require('node:worker_threads');
+     const shared = workerData;
+     const engine = new Engine({ name: ${JSON.stringify(name)} });
+     const sql = (extra) => ({ version: 1, ...extra, policies: [{ name: 'db', type: 'sql', target: 'all', error_chance: 1, error_code: 1 }] });
+     const pause = new Int32Array(new SharedArrayBuffer(4));
+     const change = (announced, fn) => {
+       Atomics.add(shared, 0, 1);
+       fn();
+       Atomics.store(shared, 1, announced);
+       Atomics.add(shared, 0, 1);
+       Atomics.wait(pause, 0, 0, 0.2);
+     };
+     for (let round = 0; round < 150; round++) {
+       change(1, () => engine.update(sql()));
+       change(0, () => engine.halt());
+       change(1, () => engine.resume());
+       change(0, () => engine.update(sql({ warmup_duration: '1h' })));
+       change(0, () => engine.update({ version: 1 }));
+       if (round % 10 === 0) {
+         change(2, () => engine.applyLayer('leased', sql(), { ttlMs: 2 }));
+         while (engine.state().layers.some((layer) => layer.name === 'leased')) Atomics.wait(pause, 0, 0, 0.5);
+         change(0, () => {});
+       }
+     }
+     Atomics.store(shared, 2, 1);`,
+    { eval: true, workerData: shared },
+  );
+  const exited = new Promise<number>((resolve, reject) => {
+    worker.once('exit', resolve);
+    worker.once('error', reject);
+  });
+  let checked = 0;
+  let fired = 0;
+  let announcedActive = 0;
+  const mismatches: string[] = [];
+  while (Atomics.load(shared, 2) === 0) {
+    const before = Atomics.load(shared, 0);
+    if (before % 2 === 1) continue;
+    const announced = Atomics.load(shared, 1);
+    const hit = engine.decide('sql', 'SELECT 1') !== null;
+    if (Atomics.load(shared, 0) !== before || announced === 2) continue;
+    checked += 1;
+    if (hit) fired += 1;
+    if (announced === 1) announcedActive += 1;
+    if (hit !== (announced === 1) && mismatches.length < 5) mismatches.push(`change ${before}: announced ${announced}, fired ${hit}`);
+  }
+  t.is(await exited, 0);
+  t.deepEqual(mismatches, []);
+  t.true(
+    fired > 0 && fired === announcedActive && checked > fired,
+    `${fired} fired, ${announcedActive} announced active, ${checked} checked`,
+  );
+  engine.close();
+});

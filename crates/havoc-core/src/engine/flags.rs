@@ -1,0 +1,165 @@
+//! [`FireFlags`]: which protocols of a [`PolicySet`] can fire, in memory a caller reads without
+//! calling in.
+//!
+//! Every publish stores the new snapshot's [`Snapshot::can_fire`] bits into every live cell of
+//! its set, under the writers' lock and after the snapshot itself. So the last store is always
+//! the current snapshot's, and a reader that sees a bit set then decides against a snapshot at
+//! least as new. A clear bit read before a publish is a request decided before that publish.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
+
+use super::snapshot::Snapshot;
+
+/// One cell of "can fire" bits, by [`crate::Protocol::index`]. Each caller (a JS engine handle,
+/// say) gets its own, so that memory handed to a runtime is never shared between two owners.
+#[derive(Debug, Default)]
+#[repr(transparent)]
+pub struct FireFlags(AtomicU32);
+
+impl FireFlags {
+  /// The bits as last published.
+  pub fn load(&self) -> u32 {
+    self.0.load(Ordering::Acquire)
+  }
+
+  /// Whether a policy of protocol `index` can fire.
+  pub fn can_fire(&self, index: usize) -> bool {
+    self.load() & (1 << index) != 0
+  }
+
+  /// The address of the bits, for a runtime that reads them in place (4 bytes, aligned, valid
+  /// while this cell lives).
+  pub fn as_ptr(&self) -> *mut u32 {
+    self.0.as_ptr()
+  }
+}
+
+/// The live cells of one set. Only touched under the set's writer lock.
+#[derive(Debug, Default)]
+pub(super) struct FlagBoard {
+  cells: Vec<Weak<FireFlags>>,
+}
+
+impl FlagBoard {
+  /// A new cell holding `snapshot`'s bits, kept up to date from now on.
+  pub(super) fn subscribe(&mut self, snapshot: &Snapshot) -> Arc<FireFlags> {
+    let cell = Arc::new(FireFlags(AtomicU32::new(snapshot.can_fire())));
+    self.cells.push(Arc::downgrade(&cell));
+    cell
+  }
+
+  /// Stores `snapshot`'s bits into every live cell and forgets the dropped ones.
+  pub(super) fn publish(&mut self, snapshot: &Snapshot) {
+    let bits = snapshot.can_fire();
+    self.cells.retain(|cell| match cell.upgrade() {
+      Some(cell) => {
+        cell.0.store(bits, Ordering::Release);
+        true
+      }
+      None => false,
+    });
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use std::sync::atomic::{AtomicU64, AtomicU8};
+  use std::time::Duration;
+
+  use super::*;
+  use crate::engine::test_support::{config, erroring, unique_set};
+  use crate::policy::{Config, Protocol};
+  use crate::NoHeaders;
+
+  const INACTIVE: u8 = 0;
+  const ACTIVE: u8 = 1;
+  /// A lease is running out on its own: either may hold.
+  const UNKNOWN: u8 = 2;
+
+  #[test]
+  fn bits_follow_active_policies_per_protocol() {
+    let set = unique_set("flags-bits");
+    let flags = set.fire_flags();
+    assert_eq!(flags.load(), 0);
+    let mut quiet = erroring("quiet");
+    quiet.error_chance = 0.0;
+    set.apply(config(vec![quiet.clone()])).unwrap();
+    assert_eq!(flags.load(), 0, "a policy whose chances are all 0 cannot fire");
+    set.apply(config(vec![quiet, erroring("loud")])).unwrap();
+    assert_eq!(flags.load(), 1 << Protocol::Http.index());
+    assert!(flags.can_fire(Protocol::Http.index()) && !flags.can_fire(Protocol::Sql.index()));
+    let late = set.fire_flags();
+    assert_eq!(late.load(), flags.load(), "a new cell starts from the current set");
+    set.halt();
+    assert_eq!((flags.load(), late.load()), (0, 0));
+    set.resume();
+    assert_eq!(flags.load(), 1 << Protocol::Http.index());
+    drop(late);
+    set.apply(Config::default()).unwrap();
+    assert_eq!(flags.load(), 0);
+  }
+
+  #[test]
+  fn no_decision_is_made_against_a_stale_clear_bit() {
+    // A writer cycles the set through apply, halt, resume, warmup, a lease that runs out by
+    // itself, and removal, announcing around each change, seqlock-style, whether http can
+    // fire. The reader skips `decide` on a clear bit, as JS does, and whenever no change
+    // overlapped its read, what it got must be what the writer announced.
+    let set = unique_set("flags-race");
+    let flags = set.fire_flags();
+    let seq = Arc::new(AtomicU64::new(0));
+    let state = Arc::new(AtomicU8::new(INACTIVE));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+      let (set, seq, state, done) = (Arc::clone(&set), Arc::clone(&seq), Arc::clone(&state), Arc::clone(&done));
+      std::thread::spawn(move || {
+        let change = |next: u8, f: &dyn Fn()| {
+          seq.fetch_add(1, Ordering::SeqCst);
+          f();
+          state.store(next, Ordering::SeqCst);
+          seq.fetch_add(1, Ordering::SeqCst);
+          // Let the reader see each state for a while.
+          std::thread::sleep(Duration::from_micros(100));
+        };
+        for round in 0..300 {
+          change(ACTIVE, &|| drop(set.apply(config(vec![erroring("p")])).unwrap()));
+          change(INACTIVE, &|| drop(set.halt()));
+          change(ACTIVE, &|| drop(set.resume()));
+          change(INACTIVE, &|| {
+            // Warmup counts from the set's creation: an hour is never over here.
+            set.apply(Config { warmup_duration: Some(3_600_000.0), ..config(vec![erroring("p")]) }).unwrap();
+          });
+          change(INACTIVE, &|| drop(set.apply(Config::default()).unwrap()));
+          if round % 10 == 0 {
+            change(UNKNOWN, &|| drop(set.apply_layer("leased", config(vec![erroring("l")]), Some(Duration::from_millis(2))).unwrap()));
+            while set.state().layers.contains_key("leased") {
+              std::thread::yield_now();
+            }
+            change(INACTIVE, &|| {});
+          }
+        }
+        done.store(true, Ordering::SeqCst);
+      })
+    };
+    let mut handle = set.handle(Some(5));
+    let (mut checked, mut fired, mut active) = (0u64, 0u64, 0u64);
+    while !done.load(Ordering::SeqCst) {
+      let before = seq.load(Ordering::SeqCst);
+      if before % 2 == 1 {
+        continue;
+      }
+      let announced = state.load(Ordering::SeqCst);
+      let hit = flags.can_fire(Protocol::Http.index()) && handle.decide(Protocol::Http, "/x", &mut NoHeaders).is_some();
+      if seq.load(Ordering::SeqCst) != before || announced == UNKNOWN {
+        continue;
+      }
+      assert_eq!(hit, announced == ACTIVE, "announced {announced}, decided {hit}, at change {before}");
+      checked += 1;
+      fired += u64::from(hit);
+      active += u64::from(announced == ACTIVE);
+    }
+    writer.join().unwrap();
+    assert!(checked > 0 && fired > 0 && fired < checked, "{fired} of {checked} checked decisions fired ({active} announced active)");
+  }
+}
