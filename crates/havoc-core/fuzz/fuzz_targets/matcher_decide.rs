@@ -162,8 +162,10 @@ fn protocol(b: u8) -> Protocol {
 }
 
 /// A header name `Config::check` accepts: lowercase, 1–255 bytes, no NUL.
+/// A header name the configuration accepts: lowercase RFC 9110 token characters, 1 to 255 bytes.
 fn header_name(raw: String) -> String {
-  let mut name: String = raw.to_ascii_lowercase().chars().filter(|&c| c != '\0').collect();
+  let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+  let mut name: String = raw.to_ascii_lowercase().chars().filter(|&c| token(c)).collect();
   while name.len() > 255 {
     name.pop();
   }
@@ -176,7 +178,11 @@ fn header_name(raw: String) -> String {
 fn build_config(input: &Input, sql_allowed: bool) -> Config {
   let mut config = Config { enable_default_ignored: input.enable_default_ignored, ..Config::default() };
   for (p, prefix) in input.ignored.iter().take(8) {
-    config.ignored_commands.entry(protocol(*p)).or_default().push(prefix.get());
+    // The configuration refuses empty prefixes.
+    let prefix = prefix.get();
+    if !prefix.is_empty() {
+      config.ignored_commands.entry(protocol(*p)).or_default().push(prefix);
+    }
   }
   let mut sql_policies = 0;
   for (i, p) in input.policies.iter().take(MAX_POLICIES).enumerate() {
