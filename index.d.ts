@@ -52,9 +52,9 @@ export declare class NativeEngine {
   /** The set's current snapshot as JSON, without touching this handle's cache. */
   current(): string
   /**
-   * Which protocols of the set can fire — bit `index` for protocol `index`, updated by the core
-   * on every publish from any thread — as a 4-byte ArrayBuffer over that memory, for JS to read
-   * with `Atomics.load` instead of calling in. `null` where the runtime refuses external
+   * Which protocols of the set can fire, and which first HTTP path segments (the core's
+   * `FireFlags`, updated on every publish from any thread), as an ArrayBuffer over that memory
+   * for JS to read with `Atomics.load` instead of calling in. `null` where the runtime refuses external
    * buffers (then every call crosses, as before).
    */
   fireFlags(): ArrayBuffer | null
@@ -108,12 +108,6 @@ export declare function checkConfig(configJson: string): Array<NativeIssue>
 
 /** The shape of a configuration document: what the TypeScript layer converts where. */
 export declare function configShape(): NativeShape
-
-/**
- * Decides one request for handle `key / 8` on protocol `key % 8`: `-1` for no fault, else
- * a packed number (see `src/engine.ts`).
- */
-export declare function decide(key: number, target: unknown, headers: unknown): number
 
 /** Like `normalizeSql`, with every literal replaced by `?`. */
 export declare function fingerprintSql(sql: string): string

@@ -52,6 +52,37 @@ test.serial('a protocol with nothing that can fire answers null without crossing
   }
 });
 
+test.serial('an http path whose first segment no active policy names skips the crossing', (t) => {
+  const onPath = (name: string, target: string) => policy({ name, type: 'http', target, errorChance: 1, errorCode: 503 });
+  const engine = new Engine({
+    name: `flags-paths-${process.pid}`,
+    config: config(onPath('users', '/api/users/*'), onPath('login', '/login')),
+  });
+  const crossings = countingCrossings();
+  try {
+    // The filter reads the first two characters of the first segment: `ap` and `lo` are named.
+    for (const path of ['/health', '/bench/hello?x=1', '/', '/users/1', '/l', '/a', '/?x']) t.is(engine.decide('http', path), null, path);
+    t.is(crossings.count(), 0, 'no policy names these first segments');
+    t.is(engine.decide('http', '/API/Users/7')?.error?.code, 503);
+    t.is(engine.decide('http', '/LOGIN?next=/')?.error?.code, 503);
+    t.is(engine.decide('http', '/api/orders'), null, 'same first segment: decided by the core, no match');
+    t.is(engine.decide('http', '/é'), null, 'non-ASCII: decided by the core');
+    t.is(engine.decide('http', 'http://example.test/login')?.error?.code, 503, 'absolute URL: the core matches its path');
+    t.is(crossings.count(), 5);
+
+    // Another handle names /health: from then on it crosses and fires; an `all` policy lets every path through.
+    const other = new Engine({ name: engine.name });
+    other.update(config(onPath('health', '/health')));
+    t.is(engine.decide('http', '/health')?.error?.code, 503);
+    other.update(config(policy({ name: 'every', type: 'http', target: 'all', errorChance: 1, errorCode: 500 })));
+    t.is(engine.decide('http', '/bench/hello')?.error?.code, 500);
+    other.close();
+  } finally {
+    crossings.restore();
+    engine.close();
+  }
+});
+
 test.serial('no decision is missed or made against a stale "nothing can fire" while another thread changes the set', async (t) => {
   // The worker cycles the set through update, halt, resume, warmup, a lease that runs out by
   // itself and an empty set, announcing around each change, seqlock-style, whether sql can

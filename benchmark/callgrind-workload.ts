@@ -71,6 +71,14 @@ const decideGroup: Record<string, () => Operation> = {
     const engine = httpEngine('cg-match', [{ name: 'quiet', type: 'http', target: '/bench/*', error_chance: 0, latency_chance: 0 }]);
     return () => engine.decide('http', '/bench/hello', headers);
   },
+  // What wrapHandler adds to a request no policy can match, without the HTTP parser.
+  'wrap-skip': () => {
+    const engine = httpEngine('cg-wrap-skip');
+    const wrapped = wrapHandler(engine, () => undefined);
+    const req = { url: '/bench/hello', headers } as unknown as IncomingMessage;
+    const res = {} as ServerResponse;
+    return () => wrapped(req, res);
+  },
   'decide-fire': () => {
     const engine = httpEngine('cg-fire', [{ name: 'firing', type: 'http', target: '/bench/*', error_chance: 1, error_code: 503 }]);
     return () => engine.decide('http', '/bench/hello', headers);
@@ -120,6 +128,8 @@ function duplexPair(): [client: Duplex, server: Duplex] {
 }
 
 const hello = (_req: IncomingMessage, res: ServerResponse): void => {
+  // The Date header is refreshed once a second of wall time: how often would vary with the speed of the run.
+  res.sendDate = false;
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' }).end('hello');
 };
 
@@ -129,7 +139,8 @@ const hello = (_req: IncomingMessage, res: ServerResponse): void => {
  * every time. One request at a time.
  */
 function httpOperation(listener: (req: IncomingMessage, res: ServerResponse) => void): AsyncOperation {
-  const server = createServer(listener);
+  // No timers per request (keep-alive, header and request timeouts): their work depends on wall time.
+  const server = createServer({ keepAliveTimeout: 0, requestTimeout: 0, headersTimeout: 0 }, listener);
   const [client, serverSide] = duplexPair();
   server.emit('connection', serverSide);
   const request = Buffer.from('GET /bench/hello HTTP/1.1\r\nHost: localhost\r\nUser-Agent: bench\r\n\r\n');

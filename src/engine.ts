@@ -3,7 +3,7 @@ import { loadConfig, validateConfig } from './config.js';
 import { ConfigError, HavocError } from './errors.js';
 import { metricsFor, type HavocMetrics } from './metrics.js';
 import { sabotageStatus, stopSabotage, type SabotageStatus } from './sabotage.js';
-import { PROTOCOLS, type Config, type Policy, type Protocol, type StreamRollMode } from './types.js';
+import { PROTOCOLS, protocolIndex, type Config, type Policy, type Protocol, type StreamRollMode } from './types.js';
 import type { Registry } from 'prom-client';
 
 /** Options of {@link Engine}. */
@@ -35,17 +35,7 @@ export interface Decision {
 /** Request headers, as node:http gives them. */
 export type HeaderBag = Record<string, string | string[] | undefined>;
 
-/** The order matches `Protocol::ALL` in the Rust core. */
-const PROTOCOL_INDEX: Readonly<Record<Protocol, number>> = {
-  http: 0,
-  grpc: 1,
-  sql: 2,
-  redis: 3,
-  rabbitmq: 4,
-  kafka: 5,
-  mongo: 6,
-  resource: 7,
-};
+const HTTP_INDEX = protocolIndex('http')!;
 
 // Unpacking of the number `NativeEngine.decide` returns (see crates/havoc-node/src/lib.rs).
 const FLAG_ERROR = 1;
@@ -71,8 +61,36 @@ interface SnapshotJson {
 }
 
 const NO_HEADERS: HeaderBag = Object.freeze({});
-/** Where the runtime refuses external buffers: every protocol may fire, so every call crosses. */
-const EVERY_PROTOCOL = new Uint32Array([0xffff_ffff]);
+// The layout of the core's `FireFlags` (crates/havoc-core/src/engine/flags.rs): a word of
+// protocol bits, whose bit 31 says that an active http policy may match any path, then a 256-bit
+// filter on the first segment of http paths (crates/havoc-core/src/segments.rs).
+const PROTOCOL_WORD = 0;
+const ANY_PATH_BIT = 1 << 31;
+const SEGMENT_WORDS = 1;
+/** Where the runtime refuses external buffers: every protocol may fire on any path, so every call crosses. */
+const EVERY_PROTOCOL = new Uint32Array([0xffff_ffff, 0, 0, 0, 0, 0, 0, 0, 0]);
+const SLASH = 0x2f;
+
+const QUESTION = 0x3f;
+const HASH = 0x23;
+
+/** `c` lowercased if an ASCII capital; 0 where a first segment has ended (`/`, `?`, `#`, NUL, NaN past the end). */
+function segmentChar(c: number): number {
+  if (!(c > 0) || c === SLASH || c === QUESTION || c === HASH) return 0;
+  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+}
+
+/**
+ * The filter bit of an http path, as `segment_bit` in the core computes it: from the first two
+ * characters of its first segment; -1 when one of them is not ASCII.
+ */
+function segmentBit(path: string): number {
+  const first = segmentChar(path.charCodeAt(1));
+  if (first === 0) return 0;
+  const second = segmentChar(path.charCodeAt(2));
+  if (first > 0x7f || second > 0x7f) return -1;
+  return (first * 31 + second) & 255;
+}
 
 /** The layer `new Engine({ config })`, `engine.update()` and `watchConfig()` write. */
 export const FILE_LAYER = 'file';
@@ -258,12 +276,22 @@ export class Engine {
    */
   decide(protocol: Protocol, target: string, headers?: HeaderBag): Decision | null {
     if (this.#closed) this.#assertOpen();
-    const index = PROTOCOL_INDEX[protocol];
+    const index = protocolIndex(protocol);
     if (index === undefined) throw new TypeError(`unknown protocol ${JSON.stringify(protocol)}`);
     if (typeof target !== 'string') throw new TypeError('target must be a string');
-    // Nothing of this protocol can fire: skip the crossing. The core stores these bits on every
-    // publish, from any thread, after the snapshot itself, so a clear bit is never stale.
-    if ((Atomics.load(this.#fireFlags, 0) & (1 << index)) === 0) return null;
+    // Nothing of this protocol can fire: skip the crossing. The core stores these words on every
+    // publish, from any thread, after the snapshot itself and the protocol word last, so a clear
+    // bit is never stale.
+    const flags = this.#fireFlags;
+    const word = Atomics.load(flags, PROTOCOL_WORD);
+    if ((word & (1 << index)) === 0) return null;
+    // An http path whose first segment no active policy names cannot match: skip it too. The
+    // segment words are stored before the protocol word, and a plain read cannot move above
+    // the atomic one.
+    if (index === HTTP_INDEX && (word & ANY_PATH_BIT) === 0 && target.charCodeAt(0) === SLASH) {
+      const bit = segmentBit(target);
+      if (bit >= 0 && (flags[SEGMENT_WORDS + (bit >>> 5)]! & (1 << (bit & 31))) === 0) return null;
+    }
     const packed = native.decide(this.#key + index, target, headers ?? NO_HEADERS);
     return packed < 0 ? null : this.#unpack(packed);
   }

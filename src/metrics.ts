@@ -1,6 +1,6 @@
 import { Counter, Gauge, register as defaultRegistry, type Registry } from 'prom-client';
-
 import { sabotageTotals } from './sabotage.js';
+import { PROTOCOLS, protocolIndex, type Protocol } from './types.js';
 
 /**
  * Every Prometheus metric havoc exports, created once per registry. Pass the application's
@@ -26,7 +26,7 @@ export interface HavocMetrics {
    * Counts one `havoc_decisions_total{outcome="pass"}`: a plain addition, folded into the
    * counter when it is collected, because a labelled `inc()` costs as much as the decision.
    */
-  countPass(protocol: string): void;
+  countPass(protocol: Protocol): void;
   /**
    * Makes `havoc_limiter_limit{name}` and `havoc_limiter_inflight{name}` read `read()` when
    * scraped, so they are live rather than as of the last release. `read` returns undefined
@@ -47,7 +47,8 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void) =>
     (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
     new Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) });
-  const pendingPasses = new Map<string, number>();
+  /** Passes not yet folded into the counter, by protocol index. */
+  const pendingPasses = PROTOCOLS.map(() => 0);
   const limiters = new Map<string, () => { limit: number; inflight: number } | undefined>();
   /** Each watched limiter's figures, read once per scrape by whichever gauge collects first. */
   const readLimiters = (): Map<string, { limit: number; inflight: number }> => {
@@ -67,8 +68,10 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
       labelNames: ['protocol', 'outcome'],
       registers,
       collect() {
-        for (const [protocol, count] of pendingPasses) this.labels(protocol, 'pass').inc(count);
-        pendingPasses.clear();
+        PROTOCOLS.forEach((protocol, i) => {
+          if (pendingPasses[i]! > 0) this.labels(protocol, 'pass').inc(pendingPasses[i]);
+          pendingPasses[i] = 0;
+        });
       },
     });
   const metrics: HavocMetrics = {
@@ -103,7 +106,8 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
       limiters.set(name, read);
     },
     countPass(protocol) {
-      pendingPasses.set(protocol, (pendingPasses.get(protocol) ?? 0) + 1);
+      const index = protocolIndex(protocol);
+      if (index !== undefined) pendingPasses[index]! += 1;
     },
   };
   byRegistry.set(registry, metrics);

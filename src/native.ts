@@ -1,6 +1,17 @@
 // The compiled addon, loaded once per thread by the napi-rs generated loader. Every
 // worker thread gets its own JS wrapper, but the Rust statics behind it (policy sets,
 // limiters, sabotage) are shared by the whole process.
-import * as native from '../index.js';
+import * as addon from '../index.js';
+
+/**
+ * The addon's exports, plus `decide`: a plain N-API callback (see `decide_callback` in
+ * `crates/havoc-node/src/engine.rs`), which the generated declarations do not list.
+ */
+type Native = typeof addon & {
+  /** `-1` for no fault, else a packed decision (see `Engine.#unpack`); `key` is `slot · 8 + protocol index`. */
+  decide(key: number, target: string, headers: object): number;
+};
+
+const native = addon as Native;
 
 export = native;

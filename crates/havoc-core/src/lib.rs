@@ -17,6 +17,7 @@ pub mod limit;
 pub mod matcher;
 pub mod policy;
 pub mod sabotage;
+pub mod segments;
 pub mod sql;
 
 pub use engine::{

@@ -40,7 +40,10 @@ unsafe fn read_utf8(env: sys::napi_env, value: sys::napi_value, buf: &mut Vec<u8
       return None;
     }
   }
-  std::str::from_utf8(&buf[..len]).ok()
+  // N-API writes UTF-8 (lone surrogates become U+FFFD) and never splits a character at the end
+  // of the buffer, and a possibly truncated read was redone above: no need to validate again.
+  // SAFETY: `buf[..len]` is the UTF-8 N-API just wrote.
+  Some(unsafe { std::str::from_utf8_unchecked(&buf[..len]) })
 }
 
 /// Header lookups on a plain JS object (`IncomingHttpHeaders`, gRPC metadata as a map).
@@ -180,9 +183,9 @@ impl NativeEngine {
     with_slot(self.slot, |slot| snapshot_json(&slot.handle.set().snapshot())).unwrap_or_default()
   }
 
-  /// Which protocols of the set can fire — bit `index` for protocol `index`, updated by the core
-  /// on every publish from any thread — as a 4-byte ArrayBuffer over that memory, for JS to read
-  /// with `Atomics.load` instead of calling in. `null` where the runtime refuses external
+  /// Which protocols of the set can fire, and which first HTTP path segments (the core's
+  /// `FireFlags`, updated on every publish from any thread), as an ArrayBuffer over that memory
+  /// for JS to read with `Atomics.load` instead of calling in. `null` where the runtime refuses external
   /// buffers (then every call crosses, as before).
   #[napi(ts_return_type = "ArrayBuffer | null")]
   pub fn fire_flags(&self) -> FlagsBuffer {
@@ -210,8 +213,9 @@ impl ToNapiValue for FlagsBuffer {
     if let Some(cell) = val.0 {
       let data = cell.as_ptr().cast();
       let hint = Arc::into_raw(cell) as *mut std::ffi::c_void;
-      // SAFETY: `data` is 4 bytes that live as long as the Arc behind `hint`.
-      let status = unsafe { sys::napi_create_external_arraybuffer(env, data, 4, Some(release_flags), hint, &mut value) };
+      // SAFETY: `data` is FLAG_WORDS words that live as long as the Arc behind `hint`.
+      let size = havoc_core::engine::FLAG_WORDS * 4;
+      let status = unsafe { sys::napi_create_external_arraybuffer(env, data, size, Some(release_flags), hint, &mut value) };
       if status == sys::Status::napi_ok {
         return Ok(value);
       }
@@ -237,16 +241,13 @@ impl Drop for NativeEngine {
 
 /// Decides one request for handle `key / 8` on protocol `key % 8`: `-1` for no fault, else
 /// a packed number (see `src/engine.ts`).
-#[napi(catch_unwind)]
-pub fn decide(key: u32, target: Unknown, headers: Unknown) -> f64 {
+fn decide_packed(env: sys::napi_env, key: u32, target: sys::napi_value, headers: sys::napi_value) -> f64 {
   let Some(protocol) = Protocol::from_index((key % 8) as usize) else { return NONE };
-  let target = target.value();
-  let headers = headers.value();
-  let mut lookup = JsHeaders { env: headers.env, object: headers.value };
+  let mut lookup = JsHeaders { env, object: headers };
   with_slot(key / 8, |slot| {
     let decision = TARGET.with(|buf| {
       let mut buf = buf.borrow_mut();
-      let target = unsafe { read_utf8(target.env, target.value, &mut buf) }?;
+      let target = unsafe { read_utf8(env, target, &mut buf) }?;
       slot.handle.decide(protocol, target, &mut lookup)
     });
     let Some(d) = decision else { return NONE };
@@ -265,6 +266,49 @@ pub fn decide(key: u32, target: Unknown, headers: Unknown) -> f64 {
     packed
   })
   .unwrap_or(NONE)
+}
+
+/// `decide(key, target, headers)` as a plain N-API callback. A `#[napi]` function with
+/// arguments opens a borrow scope per call (a heap allocation and a reference count), which
+/// cost more than the decision itself; this reads its three arguments into a stack array.
+/// Registered by [`register_decide`]; its TypeScript signature is in `src/native.ts`.
+unsafe extern "C" fn decide_callback(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+  let mut argc = 3usize;
+  let mut argv = [ptr::null_mut(); 3];
+  let mut key = 0u32;
+  let mut result = ptr::null_mut();
+  unsafe {
+    if sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()) != sys::Status::napi_ok
+      || argc < 3
+      || sys::napi_get_value_uint32(env, argv[0], &mut key) != sys::Status::napi_ok
+    {
+      sys::napi_throw_type_error(env, ptr::null(), c"decide(key: number, target: string, headers: object)".as_ptr());
+      return ptr::null_mut();
+    }
+    match std::panic::catch_unwind(|| decide_packed(env, key, argv[1], argv[2])) {
+      Ok(packed) => {
+        sys::napi_create_double(env, packed, &mut result);
+      }
+      Err(panic) => {
+        // A Rust panic becomes a JS error, as `#[napi(catch_unwind)]` would make it.
+        let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        let text = std::ffi::CString::new(format!("havoc: panic in decide: {}", message.unwrap_or_default()).replace('\0', " ")).unwrap_or_default();
+        sys::napi_throw_error(env, ptr::null(), text.as_ptr());
+      }
+    }
+  }
+  result
+}
+
+/// Adds the raw `decide` to the module's exports.
+#[napi(module_exports)]
+pub fn register_decide(exports: Object, env: Env) -> Result<()> {
+  let mut function = ptr::null_mut();
+  unsafe {
+    check_status!(sys::napi_create_function(env.raw(), c"decide".as_ptr(), 6, Some(decide_callback), ptr::null_mut(), &mut function))?;
+    check_status!(sys::napi_set_named_property(env.raw(), exports.raw(), c"decide".as_ptr(), function))?;
+  }
+  Ok(())
 }
 
 fn snapshot_json(snapshot: &havoc_core::Snapshot) -> String {

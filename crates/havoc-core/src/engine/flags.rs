@@ -1,26 +1,37 @@
-//! [`FireFlags`]: which protocols of a [`PolicySet`] can fire, in memory a caller reads without
-//! calling in.
+//! [`FireFlags`]: which protocols of a [`PolicySet`] can fire, and which first HTTP path
+//! segments, in memory a caller reads without calling in.
 //!
-//! Every publish stores the new snapshot's [`Snapshot::can_fire`] bits into every live cell of
-//! its set, under the writers' lock and after the snapshot itself. So the last store is always
-//! the current snapshot's, and a reader that sees a bit set then decides against a snapshot at
-//! least as new. A clear bit read before a publish is a request decided before that publish.
+//! Every publish stores the new snapshot's bits into every live cell of its set, under the
+//! writers' lock and after the snapshot itself, the protocol word last. So the last store is
+//! always the current snapshot's; a reader that loads the protocol word first and sees a bit
+//! set decides against a snapshot at least as new, and reads segment words at least as new as
+//! that word. A clear bit read before a publish is a request decided before that publish.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
 use super::snapshot::Snapshot;
 
-/// One cell of "can fire" bits, by [`crate::Protocol::index`]. Each caller (a JS engine handle,
-/// say) gets its own, so that memory handed to a runtime is never shared between two owners.
+/// Words in a cell: the protocol word, then the eight words of segment bits.
+pub const FLAG_WORDS: usize = 9;
+/// Word 0: bit [`crate::Protocol::index`] set when a policy of that protocol can fire, and
+/// [`ANY_PATH_BIT`].
+pub const PROTOCOL_WORD: usize = 0;
+/// In word 0: an active HTTP policy may match any path ([`crate::segments::SegmentFilter::any`]).
+pub const ANY_PATH_BIT: u32 = 1 << 31;
+/// Words 1..9: the [`crate::segments::SegmentFilter`] bits.
+pub const SEGMENT_WORDS: usize = 1;
+
+/// One cell of "can fire" bits. Each caller (a JS engine handle, say) gets its own, so that
+/// memory handed to a runtime is never shared between two owners.
 #[derive(Debug, Default)]
-#[repr(transparent)]
-pub struct FireFlags(AtomicU32);
+#[repr(C)]
+pub struct FireFlags([AtomicU32; FLAG_WORDS]);
 
 impl FireFlags {
-  /// The bits as last published.
+  /// The protocol bits as last published.
   pub fn load(&self) -> u32 {
-    self.0.load(Ordering::Acquire)
+    self.0[PROTOCOL_WORD].load(Ordering::Acquire)
   }
 
   /// Whether a policy of protocol `index` can fire.
@@ -28,10 +39,31 @@ impl FireFlags {
     self.load() & (1 << index) != 0
   }
 
-  /// The address of the bits, for a runtime that reads them in place (4 bytes, aligned, valid
-  /// while this cell lives).
+  /// Whether an HTTP request on `path` may fire, read as JS reads it: the protocol word first.
+  pub fn http_may_fire(&self, path: &str) -> bool {
+    if !self.can_fire(crate::Protocol::Http.index()) {
+      return false;
+    }
+    let mut filter = crate::segments::SegmentFilter { any: self.load() & ANY_PATH_BIT != 0, words: [0; 8] };
+    for (i, word) in filter.words.iter_mut().enumerate() {
+      *word = self.0[SEGMENT_WORDS + i].load(Ordering::Acquire);
+    }
+    filter.may_match(path)
+  }
+
+  /// The address of the words, for a runtime that reads them in place (`FLAG_WORDS` aligned
+  /// 32-bit words, valid while this cell lives).
   pub fn as_ptr(&self) -> *mut u32 {
-    self.0.as_ptr()
+    self.0.as_ptr().cast_mut().cast()
+  }
+
+  fn store(&self, snapshot: &Snapshot) {
+    let segments = snapshot.segments();
+    for (i, &word) in segments.words.iter().enumerate() {
+      self.0[SEGMENT_WORDS + i].store(word, Ordering::Release);
+    }
+    let any = if segments.any { ANY_PATH_BIT } else { 0 };
+    self.0[PROTOCOL_WORD].store(snapshot.can_fire() | any, Ordering::Release);
   }
 }
 
@@ -44,17 +76,17 @@ pub(super) struct FlagBoard {
 impl FlagBoard {
   /// A new cell holding `snapshot`'s bits, kept up to date from now on.
   pub(super) fn subscribe(&mut self, snapshot: &Snapshot) -> Arc<FireFlags> {
-    let cell = Arc::new(FireFlags(AtomicU32::new(snapshot.can_fire())));
+    let cell = Arc::new(FireFlags::default());
+    cell.store(snapshot);
     self.cells.push(Arc::downgrade(&cell));
     cell
   }
 
   /// Stores `snapshot`'s bits into every live cell and forgets the dropped ones.
   pub(super) fn publish(&mut self, snapshot: &Snapshot) {
-    let bits = snapshot.can_fire();
     self.cells.retain(|cell| match cell.upgrade() {
       Some(cell) => {
-        cell.0.store(bits, Ordering::Release);
+        cell.store(snapshot);
         true
       }
       None => false,
@@ -72,6 +104,12 @@ mod tests {
   use crate::policy::{Config, Protocol};
   use crate::NoHeaders;
 
+  fn on_path(target: &str) -> crate::policy::Policy {
+    let mut p = erroring(target);
+    p.target = target.into();
+    p
+  }
+
   const INACTIVE: u8 = 0;
   const ACTIVE: u8 = 1;
   /// A lease is running out on its own: either may hold.
@@ -87,14 +125,19 @@ mod tests {
     set.apply(config(vec![quiet.clone()])).unwrap();
     assert_eq!(flags.load(), 0, "a policy whose chances are all 0 cannot fire");
     set.apply(config(vec![quiet, erroring("loud")])).unwrap();
-    assert_eq!(flags.load(), 1 << Protocol::Http.index());
+    assert_eq!(flags.load(), 1 << Protocol::Http.index() | ANY_PATH_BIT);
+    assert!(flags.http_may_fire("/anything"), "an `all` target may match any path");
+    set.apply(config(vec![on_path("/api/*")])).unwrap();
+    assert!(flags.http_may_fire("/API/users") && !flags.http_may_fire("/health"));
+    assert_eq!(flags.load(), 1 << Protocol::Http.index(), "a path target names its segment: no ANY_PATH_BIT");
+    set.apply(config(vec![erroring("loud")])).unwrap();
     assert!(flags.can_fire(Protocol::Http.index()) && !flags.can_fire(Protocol::Sql.index()));
     let late = set.fire_flags();
     assert_eq!(late.load(), flags.load(), "a new cell starts from the current set");
     set.halt();
     assert_eq!((flags.load(), late.load()), (0, 0));
     set.resume();
-    assert_eq!(flags.load(), 1 << Protocol::Http.index());
+    assert_eq!(flags.load(), 1 << Protocol::Http.index() | ANY_PATH_BIT);
     drop(late);
     set.apply(Config::default()).unwrap();
     assert_eq!(flags.load(), 0);
@@ -131,6 +174,9 @@ mod tests {
             set.apply(Config { warmup_duration: Some(3_600_000.0), ..config(vec![erroring("p")]) }).unwrap();
           });
           change(INACTIVE, &|| drop(set.apply(Config::default()).unwrap()));
+          // Path targets: the segment filter must let `/x` through exactly when it can match.
+          change(ACTIVE, &|| drop(set.apply(config(vec![on_path("/X/*"), on_path("/y")])).unwrap()));
+          change(INACTIVE, &|| drop(set.apply(config(vec![on_path("/y"), on_path("/xy/*")])).unwrap()));
           if round % 10 == 0 {
             change(UNKNOWN, &|| drop(set.apply_layer("leased", config(vec![erroring("l")]), Some(Duration::from_millis(2))).unwrap()));
             while set.state().layers.contains_key("leased") {
@@ -150,7 +196,7 @@ mod tests {
         continue;
       }
       let announced = state.load(Ordering::SeqCst);
-      let hit = flags.can_fire(Protocol::Http.index()) && handle.decide(Protocol::Http, "/x", &mut NoHeaders).is_some();
+      let hit = flags.http_may_fire("/x/1") && handle.decide(Protocol::Http, "/x/1", &mut NoHeaders).is_some();
       if seq.load(Ordering::SeqCst) != before || announced == UNKNOWN {
         continue;
       }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::matcher::{starts_with_ignore_case, TargetIndex};
 use crate::policy::{Config, Issue, Policy, Protocol};
 use crate::sabotage;
+use crate::segments::SegmentFilter;
 
 /// A policy prepared for decisions.
 #[derive(Debug)]
@@ -57,6 +58,8 @@ pub struct Snapshot {
   pub halted: bool,
   /// Bit [`Protocol::index`] set when a policy of that protocol can fault a request.
   can_fire: u32,
+  /// The first path segments its active HTTP policies can match.
+  segments: SegmentFilter,
 }
 
 impl Snapshot {
@@ -86,6 +89,7 @@ impl Snapshot {
       })
       .collect();
     let can_fire = config.policies.iter().filter(|p| p.is_active()).fold(0, |bits, p| bits | 1 << p.protocol().index());
+    let segments = SegmentFilter::of(&config.policies);
     let warmup = config.warmup_duration.unwrap_or(0.0);
     let warm_at = (warmup > 0.0).then(|| started + Duration::from_secs_f64(warmup / 1000.0));
     Ok(Snapshot {
@@ -98,6 +102,7 @@ impl Snapshot {
       warm: AtomicBool::new(warm_at.is_none()),
       halted: false,
       can_fire,
+      segments,
     })
   }
 
@@ -112,6 +117,12 @@ impl Snapshot {
   /// the target may match nothing, the set may still be warming up.
   pub fn can_fire(&self) -> u32 {
     self.can_fire
+  }
+
+  /// The first path segments its active HTTP policies can match: a request whose first segment
+  /// the filter rules out matches none of them.
+  pub fn segments(&self) -> &SegmentFilter {
+    &self.segments
   }
 
   /// How many policies of `protocol` the set has.
