@@ -207,15 +207,16 @@ async function attack(file: string, options: ServiceOptions & { ttl: string; dur
   const { text, format, config } = readConfig(file);
   const client = new Client(options);
   const ttlMs = parseDuration(options.ttl);
-  await client.apply(text, format, options.ttl);
-  line(
-    `attack: ${config.policies.length} policies from ${file} applied, lease ${options.ttl}, renewed every ${showMs(ttlMs / 3)}; Ctrl-C ends it`,
-  );
+  // Signal handlers first: a signal that comes while the layer is being applied still removes it.
   let finish: (reason: string) => void = () => {};
   const ended = new Promise<string>((resolve) => (finish = resolve));
   const onSignal = (signal: NodeJS.Signals) => finish(signal);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  await client.apply(text, format, options.ttl);
+  line(
+    `attack: ${config.policies.length} policies from ${file} applied, lease ${options.ttl}, renewed every ${showMs(ttlMs / 3)}; Ctrl-C ends it`,
+  );
   const renewal = setInterval(
     () => {
       client.renew(options.ttl).catch((error: Error) => finish(`renew failed: ${error.message}`));
