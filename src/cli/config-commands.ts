@@ -19,7 +19,8 @@ function loadOrThrow(file: string): Config {
   try {
     return loadConfig(file);
   } catch (error) {
-    if (error instanceof ConfigError) throw new CliError(error.issues.map((issue) => formatIssue(issue, file)).join('\n'));
+    if (error instanceof ConfigError)
+      throw new CliError(error.issues.map((issue) => formatIssue(issue, file)).join('\n'), EXIT.input, true);
     throw error;
   }
 }

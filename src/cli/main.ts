@@ -49,7 +49,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       // --help and --version are "errors" with code 0; usage errors were printed already.
       process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.input;
     } else if (error instanceof CliError) {
-      process.stderr.write(`havoc: ${error.message}\n`);
+      process.stderr.write(error.listing ? `${error.message}\n` : `havoc: ${error.message}\n`);
       process.exitCode = error.exitCode;
     } else {
       process.stderr.write(`havoc: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -12,6 +12,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number = EXIT.input,
+    /** A list of `file:line:col: ...` lines, printed as they are (no `havoc:` prefix) for editors and CI to read. */
+    readonly listing = false,
   ) {
     super(message);
   }

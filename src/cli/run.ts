@@ -139,7 +139,8 @@ export async function runScenario(scenario: Scenario, client: Client, options: R
           clearTimeout(timer);
           resolve(false);
         };
-        if (options.signal?.aborted) stop();
+        // A breach or an interruption while the step's layer was being applied ends it at once.
+        if ((breach as Breach | undefined) !== undefined || options.signal?.aborted) stop();
       });
       if (renewal) clearInterval(renewal);
       if (!ended) break;

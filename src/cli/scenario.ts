@@ -8,11 +8,11 @@ import { dirname, extname, resolve } from 'node:path';
 
 import { loadConfig } from '../config.js';
 import { checkValue } from '../config/check.js';
-import { formatStep, type Locate } from '../config/position.js';
+import { formatStep, sortIssues, type Locate } from '../config/position.js';
 import { readYaml } from '../config/text.js';
 import { parseDuration } from '../duration.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import { CliError, formatIssue } from './output.js';
+import { CliError, EXIT, formatIssue } from './output.js';
 
 export interface Slo {
   windowMs: number;
@@ -61,7 +61,14 @@ export function loadScenario(file: string): Scenario {
   }
   const parsed = readYaml(text);
   const issues: ConfigIssue[] = [...parsed.issues];
-  const fail = () => new CliError(issues.map((issue) => formatIssue(issue, file)).join('\n'));
+  const fail = () =>
+    new CliError(
+      sortIssues(issues)
+        .map((issue) => formatIssue(issue, file))
+        .join('\n'),
+      EXIT.input,
+      true,
+    );
   if (parsed.fatal) throw fail();
   const checker = new Checker(parsed.locate, issues);
   const scenario = checker.scenario(parsed.value, dirname(file));
@@ -162,9 +169,9 @@ class Checker {
     const apdexTMs = this.duration(map, 'slo', 'apdex_t', false);
     const maxErrorRate = this.ratio(map, 'slo', 'max_error_rate');
     const minApdex = this.ratio(map, 'slo', 'min_apdex');
-    if (minApdex !== undefined && apdexTMs === undefined)
+    if (map.min_apdex !== undefined && map.apdex_t === undefined)
       this.issue('slo', 'min_apdex needs apdex_t (the satisfied threshold, e.g. 300ms)');
-    if (maxErrorRate === undefined && maxP99Ms === undefined && minApdex === undefined)
+    if (map.max_error_rate === undefined && map.max_p99 === undefined && map.min_apdex === undefined)
       this.issue('slo', 'name at least one objective: max_error_rate, max_p99 or min_apdex');
     if (windowMs === undefined) return undefined;
     return { windowMs, maxErrorRate, maxP99Ms, minApdex, apdexTMs: apdexTMs ?? 300 };
