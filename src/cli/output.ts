@@ -43,11 +43,12 @@ export function line(text = ''): void {
   process.stdout.write(`${text}\n`);
 }
 
-/** A duration for people: `1.5s`, `2m0s`; `-` for none. */
+/** A duration for people: `850ms`, `1.5s`, `2m30s`; `-` for none. */
 export function showMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';
   if (ms < 1000) return `${Math.round(ms)}ms`;
-  return formatDuration(Math.round(ms));
+  // Tenths of a second are enough for people: 1.2s, 2m30.5s.
+  return formatDuration(Math.round(ms / 100) * 100);
 }
 
 /** Columns padded to their widest cell (colour codes are not counted). */
