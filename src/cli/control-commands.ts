@@ -52,7 +52,7 @@ export function registerControlCommands(program: Command): void {
   withService(program.command('diff'))
     .description('policies a config file would add, remove or change against the running `api` layer')
     .argument('<file>', 'YAML or JSON config file')
-    .option('--json', 'print { added, removed, changed, unchanged } as JSON')
+    .option('--json', 'print { added, removed, changed, unchanged, unknown } as JSON (unknown: in both while halted, not compared)')
     .addHelpText('after', example('havoc diff chaos.yaml'))
     .action(async (file: string, options: Common) => {
       const { config } = readConfig(file);
@@ -62,7 +62,10 @@ export function registerControlCommands(program: Command): void {
       for (const name of diff.added) line(paint('green', `+ ${name}`));
       for (const name of diff.removed) line(paint('red', `- ${name}`));
       for (const name of diff.changed) line(paint('yellow', `~ ${name}`));
-      if (diff.added.length + diff.removed.length + diff.changed.length === 0) line(`no changes (${diff.unchanged.length} unchanged)`);
+      for (const name of diff.unknown) line(`? ${name}`);
+      if (diff.unknown.length > 0) line(paint('dim', 'the set is halted: policies marked ? are in both, their contents not compared'));
+      if (diff.added.length + diff.removed.length + diff.changed.length + diff.unknown.length === 0)
+        line(`no changes (${diff.unchanged.length} unchanged)`);
       else
         line(
           `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.unchanged.length} unchanged`,
@@ -150,25 +153,37 @@ export function registerControlCommands(program: Command): void {
     .action(async (file: string, options: ServiceOptions & { ttl: string; duration?: string }) => attack(file, options));
 }
 
-/** The running `api` layer's policies (the effective set holds every layer's). */
-function runningApi(state: PlaneState): Policy[] {
-  const names = new Set(state.layers.find((layer) => layer.name === 'api')?.policies ?? []);
-  return (state.policies as unknown as Policy[]).filter((policy) => names.has(policy.name));
+/**
+ * The running `api` layer's policies: the effective set holds every layer's, by name. While the
+ * set is halted the control plane shows the layers' policy names but no effective policies:
+ * those are compared by name only (`null`).
+ */
+function runningApi(state: PlaneState): Map<string, Policy | null> {
+  const names = state.layers.find((layer) => layer.name === 'api')?.policies ?? [];
+  const byName = new Map((state.policies as unknown as Policy[]).map((policy) => [policy.name, policy]));
+  return new Map(names.map((name) => [name, byName.get(name) ?? null]));
 }
 
 export function diffPolicies(
-  running: Policy[],
+  running: Map<string, Policy | null>,
   wanted: Policy[],
-): { added: string[]; removed: string[]; changed: string[]; unchanged: string[] } {
-  const before = new Map(running.map((policy) => [policy.name, policyHash(policy)]));
-  const after = new Map(wanted.map((policy) => [policy.name, policyHash(policy)]));
-  const diff = { added: [] as string[], removed: [] as string[], changed: [] as string[], unchanged: [] as string[] };
-  for (const [name, hash] of after) {
-    const old = before.get(name);
-    if (old === undefined) diff.added.push(name);
-    else if (old !== hash) diff.changed.push(name);
-    else diff.unchanged.push(name);
+): { added: string[]; removed: string[]; changed: string[]; unchanged: string[]; unknown: string[] } {
+  const before = new Map([...running].map(([name, policy]) => [name, policy === null ? null : policyHash(policy)]));
+  const diff = {
+    added: [] as string[],
+    removed: [] as string[],
+    changed: [] as string[],
+    unchanged: [] as string[],
+    unknown: [] as string[],
+  };
+  for (const policy of wanted) {
+    const old = before.get(policy.name);
+    if (old === undefined) diff.added.push(policy.name);
+    else if (old === null) diff.unknown.push(policy.name);
+    else if (old !== policyHash(policy)) diff.changed.push(policy.name);
+    else diff.unchanged.push(policy.name);
   }
+  const after = new Set(wanted.map((policy) => policy.name));
   for (const name of before.keys()) if (!after.has(name)) diff.removed.push(name);
   return diff;
 }

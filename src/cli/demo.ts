@@ -13,7 +13,7 @@ import { startControlPlane } from '../control-plane.js';
 import { Engine } from '../engine.js';
 import { wrapHandler } from '../interceptors/http.js';
 import { Client } from './client.js';
-import { line, paint } from './output.js';
+import { CliError, line, paint } from './output.js';
 import { finish, progressWriter, runScenario } from './run.js';
 import type { Scenario } from './scenario.js';
 
@@ -111,12 +111,18 @@ export function registerDemo(program: Command): void {
       const registry = new Registry();
       const engine = new Engine({ name: `havoc-demo-${process.pid}`, registry, warmupMs: 0 });
       const service = shop(engine);
-      await new Promise<void>((resolve, reject) => {
-        service.once('error', reject);
-        service.listen(options.port, '127.0.0.1', () => resolve());
+      const serviceUrl = await new Promise<string>((resolve, reject) => {
+        service.once('error', (error) =>
+          reject(new CliError(`demo service: cannot listen on 127.0.0.1:${options.port} (${error.message})`)),
+        );
+        service.listen(options.port, '127.0.0.1', () => resolve(`http://127.0.0.1:${(service.address() as AddressInfo).port}`));
       });
-      const serviceUrl = `http://127.0.0.1:${(service.address() as AddressInfo).port}`;
-      const plane = await startControlPlane(engine, { host: '127.0.0.1', port: options.controlPort, token: '', registry });
+      const plane = await startControlPlane(engine, { host: '127.0.0.1', port: options.controlPort, token: '', registry }).catch(
+        (error: Error) => {
+          service.close();
+          throw new CliError(`control plane: cannot listen on 127.0.0.1:${options.controlPort} (${error.message})`);
+        },
+      );
       const say = options.json ? (text: string) => process.stderr.write(`${text}\n`) : line;
       say(`demo service   ${serviceUrl}  (GET /health, GET /items, GET /items/:id, POST /items)`);
       say(`control plane  ${plane.url}  (try: HAVOC_URL=${plane.url} havoc status)`);

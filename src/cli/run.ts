@@ -132,7 +132,12 @@ export async function runScenario(scenario: Scenario, client: Client, options: R
         `step ${stepIndex + 1}/${scenario.steps.length} ${step.name}: ${step.chaos ? step.chaos.policies.join(', ') : 'no chaos'} for ${showMs(step.durationMs)}`,
         true,
       );
-      const renewal = step.chaos ? setInterval(() => void client.renew(LEASE).catch(() => {}), RENEW_EVERY_MS) : undefined;
+      // A failed renewal is shown, not fatal: the next one may pass, and a lease that runs out only ends the chaos early.
+      const renewal = step.chaos
+        ? setInterval(() => {
+            client.renew(LEASE).catch((error: Error) => progress(paint('yellow', `warning: lease renewal failed: ${error.message}`), true));
+          }, RENEW_EVERY_MS)
+        : undefined;
       const ended = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(true), step.durationMs);
         stop = () => {
@@ -155,6 +160,7 @@ export async function runScenario(scenario: Scenario, client: Client, options: R
   if (breach === undefined && options.signal?.aborted) throw new CliError('interrupted: the chaos was removed');
   const b = breach as Breach | undefined;
   if (b) progress(paint('red', `SLO breached: ${b.message}; the chaos was removed`), true);
+  else progress(`done: ${scenario.steps.length} steps, ${results.length} probes; the chaos was removed`, true);
   return {
     scenario: options.name,
     result: b ? 'breached' : 'passed',
