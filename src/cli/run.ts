@@ -86,6 +86,7 @@ export async function runScenario(scenario: Scenario, client: Client, options: R
     if (result.error !== null)
       throw new CliError(`pre-flight: the probe ${target.url} is not healthy (${result.error}); nothing was applied`);
   }
+  if (options.signal?.aborted) throw new CliError('interrupted before any chaos; nothing was applied');
   const startedAt = new Date().toISOString();
   const results: ProbeResult[] = [];
   const completed = new Set<number>();
@@ -119,6 +120,8 @@ export async function runScenario(scenario: Scenario, client: Client, options: R
   }, target.intervalMs);
   try {
     for (; stepIndex < scenario.steps.length; stepIndex += 1) {
+      // No new chaos after a breach or an interruption.
+      if ((breach as Breach | undefined) !== undefined || options.signal?.aborted) break;
       const step = scenario.steps[stepIndex]!;
       stepStart = performance.now();
       if (step.chaos) {

@@ -48,8 +48,11 @@ const KEYS = {
   step: ['name', 'duration', 'config', 'policies'],
 } as const;
 
-type Map = Record<string, unknown>;
-const isMap = (value: unknown): value is Map => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A probe more often than this measures the probe, not the service. */
+const MIN_INTERVAL_MS = 10;
+
+type Mapping = Record<string, unknown>;
+const isMap = (value: unknown): value is Mapping => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Reads and checks a scenario; throws a `CliError` (exit 1) listing every problem. */
 export function loadScenario(file: string): Scenario {
@@ -87,7 +90,7 @@ class Checker {
     this.issues.push({ path, message, ...(at === 'key' ? (located?.key ?? located?.value) : (located?.value ?? located?.key)) });
   }
 
-  mapping(value: unknown, path: string, keys: readonly string[]): Map | undefined {
+  mapping(value: unknown, path: string, keys: readonly string[]): Mapping | undefined {
     if (!isMap(value)) {
       this.issue(path, `must be a mapping with ${keys.join(', ')}`);
       return undefined;
@@ -98,7 +101,7 @@ class Checker {
     return value;
   }
 
-  duration(map: Map, path: string, key: string, required: boolean): number | undefined {
+  duration(map: Mapping, path: string, key: string, required: boolean): number | undefined {
     const at = join(path, key);
     const value = map[key];
     if (value === undefined) {
@@ -119,7 +122,7 @@ class Checker {
     }
   }
 
-  ratio(map: Map, path: string, key: string): number | undefined {
+  ratio(map: Mapping, path: string, key: string): number | undefined {
     const value = map[key];
     if (value === undefined) return undefined;
     if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
@@ -156,6 +159,7 @@ class Checker {
       }
     }
     const intervalMs = this.duration(map, 'probe', 'interval', false) ?? 200;
+    if (intervalMs > 0 && intervalMs < MIN_INTERVAL_MS) this.issue('probe.interval', `must be at least ${MIN_INTERVAL_MS}ms`);
     const timeoutMs = this.duration(map, 'probe', 'timeout', false) ?? 2000;
     return url === undefined ? undefined : { url, intervalMs, timeoutMs };
   }
