@@ -93,6 +93,18 @@ test('apply --ttl takes a lease; renew renews it; renew without a lease is refus
   t.regex(refused.stderr, /409/);
 });
 
+test('status --watch redraws until stopped; --json gives one document per redraw', async (t) => {
+  const { plane } = await service();
+  const { child, done } = start(['status', '--watch', '--interval', '50ms', '--json', '--url', plane]);
+  let seen = '';
+  child.stdout!.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+  t.true(await eventually(async () => (seen.match(/^\{$/gm) ?? []).length >= 3));
+  child.kill('SIGINT');
+  await done;
+  const documents = seen.split(/\n(?=\{)/).filter((text) => text.trim().endsWith('}'));
+  for (const text of documents) t.is(typeof (JSON.parse(text) as { state: { version: number } }).state.version, 'number');
+});
+
 test('an invalid file is refused before anything is sent', async (t) => {
   const { plane } = await service();
   const before = await stateOf(plane);

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
-import { apiLayer, files, havoc, startService, stateOf, type Service } from './fixtures/cli.js';
+import { apiLayer, eventually, files, havoc, start, startService, stateOf, type Service } from './fixtures/cli.js';
 
 const services: Service[] = [];
 async function service(): Promise<Service> {
@@ -80,6 +80,36 @@ test('a breach removes the chaos at once, names the step and the objective, and 
   const state = await stateOf(plane);
   t.is(apiLayer(state), undefined);
   t.false(state.policies.some((p) => p.name === 'down'));
+});
+
+const longStep = (app: string) =>
+  files({
+    'long.yaml': scenario(
+      `${app}/health`,
+      '{ window: 1s, max_error_rate: 0.5 }',
+      '  - name: long\n    duration: 10m\n    policies:\n      - { name: long-chaos, type: http, target: /other, error_chance: 1 }\n',
+    ),
+  });
+
+test('a run ended by SIGTERM removes its chaos and exits 1', async (t) => {
+  const { plane, service: app } = await service();
+  const { child, done } = start(['run', join(longStep(app), 'long.yaml'), '--url', plane]);
+  t.true(await eventually(async () => apiLayer(await stateOf(plane)) !== undefined));
+  child.kill('SIGTERM');
+  const result = await done;
+  t.is(result.code, 1);
+  t.regex(result.stderr, /interrupted: the chaos was removed/);
+  t.is(apiLayer(await stateOf(plane)), undefined);
+});
+
+test("a run killed with SIGKILL: its step's lease runs out in the service", async (t) => {
+  const { plane, service: app } = await service();
+  const { child, done } = start(['run', join(longStep(app), 'long.yaml'), '--url', plane]);
+  t.true(await eventually(async () => apiLayer(await stateOf(plane))?.lease !== undefined));
+  t.is(apiLayer(await stateOf(plane))?.lease?.ttlMs, 5000);
+  child.kill('SIGKILL');
+  t.is((await done).signal, 'SIGKILL');
+  t.true(await eventually(async () => apiLayer(await stateOf(plane)) === undefined, 30_000));
 });
 
 test('an unhealthy probe before any chaos exits 1 and applies nothing', async (t) => {
