@@ -130,8 +130,9 @@ export function registerDemo(program: Command): void {
       say('');
       const close = async () => {
         await plane.close();
-        await new Promise<void>((resolve) => service.close(() => resolve()));
+        const closed = new Promise<void>((resolve) => service.close(() => resolve()));
         service.closeAllConnections();
+        await closed;
         engine.close();
       };
       const controller = new AbortController();
