@@ -68,7 +68,8 @@ export function registerControlCommands(program: Command): void {
         line(`no changes (${diff.unchanged.length} unchanged)`);
       else
         line(
-          `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.unchanged.length} unchanged`,
+          `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.unchanged.length} unchanged` +
+            (diff.unknown.length > 0 ? `, ${diff.unknown.length} not compared` : ''),
         );
     });
 
@@ -109,7 +110,7 @@ export function registerControlCommands(program: Command): void {
     'rollback',
     'go back to the previous effective policy set',
     (c) => c.request('POST', '/havoc/rollback') as Promise<PlaneState>,
-    (s) => `rolled back to version ${s.version} (${s.policies.length} policies)`,
+    (s) => `rolled back: now version ${s.version}, ${s.policies.length} ${s.policies.length === 1 ? 'policy' : 'policies'} in force`,
   );
 
   withService(program.command('renew'))
