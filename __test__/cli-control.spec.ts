@@ -42,7 +42,8 @@ test('apply, diff, status, halt, resume, rollback and remove', async (t) => {
   t.regex(text.stdout, /\+ flaky/);
   t.regex(text.stdout, /~ slow/);
 
-  // HAVOC_URL works as --url does.
+  // --url before the command, as kubectl takes its flags, and HAVOC_URL work as --url does.
+  t.regex((await havoc(['--url', plane, 'status'])).stdout, /api\s+1\s+slow/);
   t.is((await havoc(['apply', at('two.yaml')], { HAVOC_URL: plane })).code, 0);
   const removedDiff = await havoc(['diff', at('one.yaml'), '--json', ...url]);
   t.deepEqual(JSON.parse(removedDiff.stdout), { added: [], removed: ['flaky'], changed: ['slow'], unchanged: [], unknown: [] });

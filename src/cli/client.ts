@@ -18,8 +18,18 @@ export interface ServiceOptions {
   token?: string;
 }
 
-/** Adds `--url` and `--token` to a command that talks to the control plane. */
+/** Adds `--url` and `--token` to a command (the program's own, given before the command, count too). */
 export function withService(command: Command): Command {
+  return serviceOptions(command).hook('preAction', (_, action) => {
+    const globals = action.parent?.opts<ServiceOptions>() ?? {};
+    for (const key of ['url', 'token'] as const) {
+      if (action.getOptionValue(key) === undefined && globals[key] !== undefined) action.setOptionValue(key, globals[key]);
+    }
+  });
+}
+
+/** `--url` and `--token`, as the program and each command that reaches the service take them. */
+export function serviceOptions(command: Command): Command {
   return command
     .option('--url <url>', `control plane URL (env HAVOC_URL; default ${DEFAULT_URL})`)
     .option('--token <token>', 'control plane token, sent as a header (env HAVOC_TOKEN; prefer the variable)');

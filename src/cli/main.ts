@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 
+import { serviceOptions } from './client.js';
 import { registerConfigCommands } from './config-commands.js';
 import { registerControlCommands } from './control-commands.js';
 import { registerDemo } from './demo.js';
@@ -32,6 +33,7 @@ Exit codes: 0 ok; 1 invalid input, usage error, or control plane unreachable or 
 Example:
   $ havoc demo          # a service, its control plane and a guarded scenario, no setup`,
     );
+  serviceOptions(root);
   registerConfigCommands(root);
   registerControlCommands(root);
   registerRun(root);
