@@ -1,6 +1,7 @@
 import { Counter, Gauge, register as defaultRegistry, type Registry } from 'prom-client';
 
 import { sabotageTotals } from './sabotage.js';
+import { breakerMetrics } from './breaker-metrics.js';
 
 /**
  * Every Prometheus metric havoc exports, created once per registry. Pass the application's
@@ -19,6 +20,9 @@ export interface HavocMetrics {
   limiterInflight: Gauge<'name'>;
   limiterShed: Counter<'name'>;
   bulkheadRejected: Counter<'name'>;
+  breakerState: Gauge<'name'>;
+  breakerCalls: Counter<'name' | 'outcome'>;
+  breakerTransitions: Counter<'name' | 'from' | 'to'>;
   sabotageCpuThreads: Gauge;
   sabotageRamBytes: Gauge;
   sabotageTransitions: Counter<'kind' | 'event'>;
@@ -33,6 +37,19 @@ export interface HavocMetrics {
    * once its limiter is gone, which unregisters it.
    */
   watchLimiter(name: string, read: () => { limit: number; inflight: number } | undefined): void;
+  /**
+   * Makes the `havoc_breaker_*` series of breaker `name` read `read()` when scraped: the
+   * core's cumulative, process-wide figures. `read` returns undefined once its breaker is gone.
+   */
+  watchBreaker(name: string, read: () => BreakerFigures | undefined): void;
+}
+
+/** What a breaker's metrics are read from (cumulative since the breaker was created). */
+export interface BreakerFigures {
+  /** 0 closed, 1 open, 2 half-open, 3 isolated. */
+  state: number;
+  calls: Readonly<Record<'success' | 'failure' | 'ignored' | 'rejected', number>>;
+  transitions: readonly { from: string; to: string; count: number }[];
 }
 
 const byRegistry = new WeakMap<Registry, HavocMetrics>();
@@ -49,6 +66,7 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     new Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) });
   const pendingPasses = new Map<string, number>();
   const limiters = new Map<string, () => { limit: number; inflight: number } | undefined>();
+  const breakers = new Map<string, () => BreakerFigures | undefined>();
   /** Each watched limiter's figures, read once per scrape by whichever gauge collects first. */
   const readLimiters = (): Map<string, { limit: number; inflight: number }> => {
     const figures = new Map<string, { limit: number; inflight: number }>();
@@ -99,8 +117,12 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
       this.set(sabotageTotals().ramBytes);
     }),
     sabotageTransitions: sabotageCounter(registry),
+    ...breakerMetrics(registers, breakers),
     watchLimiter(name, read) {
       limiters.set(name, read);
+    },
+    watchBreaker(name, read) {
+      breakers.set(name, read);
     },
     countPass(protocol) {
       pendingPasses.set(protocol, (pendingPasses.get(protocol) ?? 0) + 1);
