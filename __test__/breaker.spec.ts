@@ -1,6 +1,6 @@
 import test from 'ava';
 import { Registry } from 'prom-client';
-import { chaosFetch, CircuitBreaker, CircuitOpenError, HavocError, type StateChange } from 'havoc';
+import { Bulkhead, chaosFetch, CircuitBreaker, CircuitOpenError, HavocError, type StateChange } from 'havoc';
 import { engineWith } from './fixtures/http.js';
 
 const fail = (status = 503) => Object.assign(new Error(`status ${status}`), { status });
@@ -266,14 +266,22 @@ test('chaos-driven: error_chance 1 opens the breaker within minCalls calls; afte
   t.is(upstream, 3, 'only the probes reached the upstream');
 });
 
-test('10,000 calls through a breaker leave no active timers', async (t) => {
-  const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+test('10,000 wrapped calls (bulkhead around breaker) leave no active timers', async (t) => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
   const breaker = CircuitBreaker.withManualClock({ consecutive: 3, openMs: 10 });
+  const bulkhead = new Bulkhead({ capacity: 100 });
   let clock = 0;
-  for (let i = 0; i < 10_000; i++) {
-    if (i % 50 === 0) breaker.setClockMs((clock += 20));
-    await breaker.execute(i % 7 < 3 ? failing : ok).catch(() => undefined);
+  for (let round = 0; round < 100; round++) {
+    breaker.setClockMs((clock += 20));
+    // 100 at once, every tenth caller aborting, a third of the calls failing.
+    await Promise.allSettled(
+      Array.from({ length: 100 }, (_, i) => {
+        const signal = i % 10 === 9 ? AbortSignal.abort(new Error('gone')) : undefined;
+        return bulkhead.execute((s) => breaker.execute(i % 3 === 0 ? failing : ok, { signal: s }), { signal });
+      }),
+    );
   }
-  const after = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-  t.is(after, before);
+  t.is(bulkhead.inflight, 0);
+  t.is(timers(), before);
 });
