@@ -89,8 +89,9 @@ export class BulkheadFullError extends HavocError {
 }
 
 /**
- * A circuit breaker refused a call without running it. `retryAfterMs`: how long until it may
- * admit again (the rest of the open period; `Infinity` while isolated by hand).
+ * A circuit breaker refused a call without running it. `retryAfterMs`: open, the rest of the
+ * open period; half-open with every probe place taken, the length of the last open period (what
+ * a failing probe would reopen it for, at least); isolated by hand, `Infinity`.
  */
 export class CircuitOpenError extends HavocError {
   static {
