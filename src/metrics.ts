@@ -1,7 +1,7 @@
 import { Counter, Gauge, register as defaultRegistry, type Registry } from 'prom-client';
 
 import { sabotageTotals } from './sabotage.js';
-import { breakerMetrics } from './breaker-metrics.js';
+import { breakerMetrics } from './breaker/metrics.js';
 
 /**
  * Every Prometheus metric havoc exports, created once per registry. Pass the application's

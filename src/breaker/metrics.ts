@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-import type { BreakerFigures } from './metrics.js';
+import type { BreakerFigures } from '../metrics.js';
 
 type Read = () => BreakerFigures | undefined;
 
