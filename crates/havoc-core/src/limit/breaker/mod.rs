@@ -17,6 +17,29 @@
 //! generation together, which a lock-free design could only do by making each window
 //! lock-free too. The critical sections are O(1) (O(buckets) for a time window) and never
 //! allocate; nothing blocks while holding it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use havoc_core::limit::breaker::{BreakerOptions, CircuitBreaker, Outcome, State, TripOptions};
+//! use havoc_core::limit::FakeClock;
+//!
+//! let clock = Arc::new(FakeClock::new(0));
+//! let options = BreakerOptions { trip: TripOptions::Consecutive { failures: 2 }, jitter: 0.0, ..Default::default() };
+//! let breaker = CircuitBreaker::with_clock(options, clock.clone(), None).unwrap();
+//! let early = breaker.try_acquire().unwrap(); // admitted while closed
+//! for _ in 0..2 {
+//!   let permit = breaker.try_acquire().unwrap();
+//!   breaker.record(permit, Outcome::Failure);
+//! }
+//! assert_eq!(breaker.state(), State::Open);
+//! assert!(breaker.try_acquire().is_err());
+//! clock.advance_ms(10_000); // the open period (10 s by default) is over: one probe of three
+//! let probe = breaker.try_acquire().unwrap();
+//! breaker.record(early, Outcome::Success); // from an earlier generation: changes nothing
+//! assert_eq!(breaker.state(), State::HalfOpen);
+//! breaker.record(probe, Outcome::Failure); // a failed probe reopens it, for 20 s now
+//! assert_eq!(breaker.state(), State::Open);
+//! ```
 
 pub mod consecutive;
 pub mod count;
@@ -101,17 +124,24 @@ impl Reason {
 /// One change of state. `generation` is the generation it started (each transition adds one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Transition {
+  /// The generation this transition started.
   pub generation: u64,
+  /// The state left.
   pub from: State,
+  /// The state entered.
   pub to: State,
+  /// Why.
   pub reason: Reason,
+  /// When, on the breaker's clock.
   pub at_ns: u64,
 }
 
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
+  /// The dependency answered.
   Success,
+  /// The dependency failed.
   Failure,
   /// Says nothing about the dependency (the caller's abort, a client error): never counted;
   /// a half-open probe that ends so gives its place back.
@@ -152,16 +182,22 @@ pub enum Refusal {
 /// Cumulative call counts since creation, process-wide.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallCounts {
+  /// Outcomes reported as [`Outcome::Success`] (stale permits included).
   pub success: u64,
+  /// Outcomes reported as [`Outcome::Failure`] (stale permits included).
   pub failure: u64,
+  /// Outcomes reported as [`Outcome::Ignore`].
   pub ignored: u64,
+  /// Calls refused by [`CircuitBreaker::try_acquire`].
   pub rejected: u64,
 }
 
 /// What a breaker can be restored to (and what [`CircuitBreaker::snapshot`] reports).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Snapshot {
+  /// The state (restored as open for one open period when isolated: isolation belongs to its holders).
   pub state: State,
+  /// Transitions so far; a restored breaker continues counting from it.
   pub generation: u64,
   /// Open: how long the open period still runs. 0 otherwise.
   pub open_remaining_ns: u64,

@@ -9,25 +9,48 @@ use super::time::TimeWindow;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TripOptions {
   /// `failures` failures in a row.
-  Consecutive { failures: u32 },
+  Consecutive {
+    /// Failures in a row that open the breaker (≥ 1).
+    failures: u32,
+  },
   /// A failure rate over the last `size` calls, once `min_calls` are in the window.
-  Count { rate: f64, size: u32, min_calls: u32 },
+  Count {
+    /// Failure rate in (0, 1].
+    rate: f64,
+    /// Calls in the window (≥ `min_calls`).
+    size: u32,
+    /// Calls the window must hold before the rate is judged.
+    min_calls: u32,
+  },
   /// A failure rate over the last `window_ns` (in `buckets` slices), once `min_calls` are in it.
-  Time { rate: f64, window_ns: u64, buckets: u32, min_calls: u32 },
+  Time {
+    /// Failure rate in (0, 1].
+    rate: f64,
+    /// Length of the window (at least 1 ms per bucket).
+    window_ns: u64,
+    /// Slices the window is kept in; it slides by one slice.
+    buckets: u32,
+    /// Calls the window must hold before the rate is judged.
+    min_calls: u32,
+  },
 }
 
 /// Calls that take at least `threshold_ns` are slow; a slow-call rate of at least `rate`
 /// (judged like the failure rate) opens the breaker. Windowed rules only.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SlowCallOptions {
+  /// A call that takes at least this long is slow.
   pub threshold_ns: u64,
+  /// Slow-call rate in (0, 1] that opens the breaker.
   pub rate: f64,
 }
 
 /// Everything a breaker is made of. Equal options name the same shared breaker.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BreakerOptions {
+  /// The rule that opens the breaker.
   pub trip: TripOptions,
+  /// The optional slow-call rule (windowed rules only).
   pub slow_calls: Option<SlowCallOptions>,
   /// First open period.
   pub open_ns: u64,

@@ -33,8 +33,11 @@ pub trait TripRule: Send {
 /// Calls, failures and slow calls seen by a windowed rule.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
+  /// Calls that count.
   pub calls: u32,
+  /// Of which failed.
   pub failures: u32,
+  /// Of which were slow.
   pub slow: u32,
 }
 
