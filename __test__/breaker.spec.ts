@@ -285,3 +285,21 @@ test('10,000 wrapped calls (bulkhead around breaker) leave no active timers', as
   t.is(bulkhead.inflight, 0);
   t.is(timers(), before);
 });
+
+test('slow calls open a rate breaker: their duration is read on the breaker clock', async (t) => {
+  const breaker = CircuitBreaker.withManualClock({ window: 'count', size: 4, minCalls: 4, slowCalls: { thresholdMs: 100, rate: 0.5 } });
+  const reasons: string[] = [];
+  breaker.onStateChange(({ reason }) => reasons.push(reason));
+  let clock = 0;
+  const slow = () => breaker.execute(() => breaker.setClockMs((clock += 150)));
+  await slow();
+  await times(2, breaker, ok);
+  t.is(breaker.state, 'closed', 'one slow call of three');
+  await slow();
+  t.is(breaker.state, 'open');
+  t.deepEqual(reasons, ['slow-calls']);
+  t.throws(() => new CircuitBreaker({ consecutive: 3, slowCalls: { thresholdMs: 100 } }), {
+    instanceOf: RangeError,
+    message: /slowCalls needs a rate rule/,
+  });
+});
