@@ -19,9 +19,44 @@ export declare class NativeAdaptiveLimiter {
   get rttNoloadMs(): number
 }
 
+/** A circuit breaker. Hot calls: [`breaker_try_acquire`], [`breaker_record`]. */
+export declare class NativeBreaker {
+  constructor(options: NativeBreakerOptions, initial?: NativeBreakerSnapshot | undefined | null)
+  /**
+   * The process-wide breaker `name`: first creation wins; other options are a
+   * `GenericFailure` error (bad options are `InvalidArg`).
+   */
+  static shared(name: string, options: NativeBreakerOptions, initial?: NativeBreakerSnapshot | undefined | null): NativeBreaker
+  /** A breaker whose clock stands at 0 until [`set_clock_ms`](Self::set_clock_ms) moves it. */
+  static withManualClock(options: NativeBreakerOptions, initial?: NativeBreakerSnapshot | undefined | null): NativeBreaker
+  /** Moves a manual clock forward to `ms` (never back). */
+  setClockMs(ms: number): void
+  get slot(): number
+  get state(): string
+  get generation(): number
+  /** Now on the breaker's clock, in nanoseconds (a permit's start for the slow-call rule). */
+  nowNs(): number
+  snapshot(): NativeBreakerSnapshot
+  /** Transitions that started generations after `generation`, oldest first (the last 256 kept). */
+  transitionsSince(generation: number): Array<NativeTransition>
+  calls(): NativeBreakerCalls
+  /** Every `from` → `to` pair that happened, with its count. */
+  transitionCounts(): Array<NativeTransitionCount>
+  /** Holds the breaker open; returns the isolations held. */
+  isolate(): number
+  /** Releases one isolation; returns the isolations still held. */
+  releaseIsolation(): number
+  reset(): void
+}
+
 /** A bulkhead; `thresholds` (low, standard, critical) make it a priority bulkhead. */
 export declare class NativeBulkhead {
   constructor(capacity: number, thresholds?: Array<number> | undefined | null)
+  /**
+   * The process-wide bulkhead `name` (`thresholds` as for the constructor; none: a plain
+   * bulkhead). First creation wins; other options are an error.
+   */
+  static shared(name: string, capacity: number, thresholds?: Array<number> | undefined | null): NativeBulkhead
   get slot(): number
   get inflight(): number
 }
@@ -95,6 +130,18 @@ export declare function analyze(configJson: string): NativeReport
  */
 export declare function applyLayer(set: string, layer: string, configJson: string, ttlMs?: number | undefined | null): Array<NativeIssue>
 
+/**
+ * Ends a call: `outcome` 0 success, 1 failure, 2 ignore; `start_ns` from `nowNs()` when the
+ * slow-call rule needs it, else negative. Returns the breaker's generation afterwards.
+ */
+export declare function breakerRecord(slot: number, generation: number, startNs: number, outcome: number): number
+
+/**
+ * A permit from the breaker in `slot`: its generation (≥ 0); when refused, a negative number:
+ * `-1 - retryAfterMs`, or `-Infinity` for an isolated breaker.
+ */
+export declare function breakerTryAcquire(slot: number): number
+
 export declare function bulkheadRelease(slot: number): void
 
 /**
@@ -125,6 +172,44 @@ export interface NativeAdaptiveOptions {
   probeIntervalMs?: number
   backoff?: number
   minWindowMs?: number
+}
+
+/** Cumulative calls, process-wide. */
+export interface NativeBreakerCalls {
+  success: number
+  failure: number
+  ignored: number
+  rejected: number
+}
+
+/**
+ * Options of [`NativeBreaker`], already shaped by the TypeScript layer: `consecutive` set
+ * means the consecutive rule, otherwise `window` is `"count"` or `"time"`; absent fields
+ * take the core's defaults.
+ */
+export interface NativeBreakerOptions {
+  consecutive?: number
+  window?: string
+  rate?: number
+  size?: number
+  windowMs?: number
+  buckets?: number
+  minCalls?: number
+  slowCallMs?: number
+  slowCallRate?: number
+  openMs?: number
+  maxOpenMs?: number
+  jitter?: number
+  probes?: number
+}
+
+/** A breaker's state, as `toJSON()` reports it and `initialState` restores it. */
+export interface NativeBreakerSnapshot {
+  /** `closed`, `open`, `half-open` or `isolated`. */
+  state: string
+  generation: number
+  openRemainingMs: number
+  halfOpenFailures: number
 }
 
 /** One finding of the core's rules on a document. */
@@ -204,6 +289,29 @@ export interface NativeShape {
   policyDurations: Array<string>
 }
 
+/** A shared breaker as the control plane lists it. */
+export interface NativeSharedBreaker {
+  name: string
+  snapshot: NativeBreakerSnapshot
+  calls: NativeBreakerCalls
+}
+
+/** One state change. */
+export interface NativeTransition {
+  generation: number
+  from: string
+  to: string
+  reason: string
+  atMs: number
+}
+
+/** How often the breaker went `from` → `to`. */
+export interface NativeTransitionCount {
+  from: string
+  to: string
+  count: number
+}
+
 /** A native call that does nothing with the arguments `decide` takes: the benchmark's floor. */
 export declare function noop(protocol: number, target: unknown, headers: unknown): number
 
@@ -244,6 +352,15 @@ export declare function sabotageTotals(): NativeSabotageTotals
 
 /** The set's layers, leases, halt flag and history as JSON. */
 export declare function setState(set: string): string
+
+/**
+ * Isolates (`action` "isolate") or resets ("reset") the shared breaker `name`; false when
+ * there is none. An isolation made here is held until `release` is asked for.
+ */
+export declare function sharedBreakerControl(name: string, action: string): boolean
+
+/** Every shared breaker of the process, by name. */
+export declare function sharedBreakerList(): Array<NativeSharedBreaker>
 
 /** Stops every load of the set called `name` without waiting for its threads. */
 export declare function stopSabotage(name: string): void

@@ -6,7 +6,7 @@
 // gigabytes of RAM) and they must stay on paper, not load the machine running the tests. The
 // API, validation and state are the same as with no warmup.
 import { Registry } from 'prom-client';
-import { Engine, startControlPlane } from 'havoc';
+import { CircuitBreaker, Engine, startControlPlane } from 'havoc';
 
 const token = process.env.HAVOC_TOKEN ?? '';
 if (token === '') {
@@ -15,6 +15,8 @@ if (token === '') {
 }
 const registry = new Registry();
 const engine = new Engine({ name: `fuzz-${process.pid}`, registry, warmupMs: 24 * 3_600_000 });
+// A shared breaker for the breaker routes to act on (the document's example name).
+CircuitBreaker.shared('payments', { consecutive: 5, registry });
 const plane = await startControlPlane(engine, { host: '127.0.0.1', port: Number(process.argv[2] ?? 0), token, registry });
 console.log(`listening ${plane.url}`);
 

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { register as defaultRegistry, type Registry } from 'prom-client';
 import { parseConfig } from './config.js';
 import { parseDuration } from './duration.js';
+import { controlSharedBreaker, sharedBreakers } from './breaker/control.js';
 import { API_LAYER, type Engine } from './engine.js';
 import { ConfigError, HavocError } from './errors.js';
 import { analyze } from './guard.js';
@@ -170,7 +171,7 @@ export async function serveControlPlane(engine: Engine, options: ControlPlaneOpt
       );
     }
     const url = requestUrl(req);
-    const route = Object.hasOwn(ROUTES, url.pathname) ? ROUTES[url.pathname] : undefined;
+    const { route, params } = findRoute(url.pathname, req);
     if (route === undefined) {
       req.resume();
       throw new HttpError(404, `no such endpoint: ${req.method} ${url.pathname}`);
@@ -181,7 +182,7 @@ export async function serveControlPlane(engine: Engine, options: ControlPlaneOpt
       req.resume();
       throw new HttpError(405, `${req.method} is not allowed on ${url.pathname}`, {}, { allow: Object.keys(route).join(', ') });
     }
-    await action({ req, res, url, engine, bridge });
+    await action({ req, res, url, engine, bridge, params });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -257,6 +258,49 @@ interface Context {
   url: URL;
   engine: Engine;
   bridge: MetricsBridge;
+  /** The `{name}` segments of a templated path, decoded. */
+  params: Readonly<Record<string, string>>;
+}
+
+/** The route for `pathname`: an exact path first, else a template whose `{x}` segments each match one non-empty segment. */
+function findRoute(
+  pathname: string,
+  req: IncomingMessage,
+): { route?: Readonly<Record<string, Action>>; params: Readonly<Record<string, string>> } {
+  if (Object.hasOwn(ROUTES, pathname)) return { route: ROUTES[pathname], params: {} };
+  const segments = pathname.split('/');
+  for (const [template, route] of Object.entries(ROUTES)) {
+    const parts = template.split('/');
+    if (!template.includes('{') || parts.length !== segments.length) continue;
+    const params: Record<string, string> = {};
+    const matches = parts.every((part, i) => {
+      const segment = segments[i] ?? '';
+      if (!(part.startsWith('{') && part.endsWith('}'))) return part === segment;
+      if (segment === '') return false;
+      try {
+        params[part.slice(1, -1)] = decodeURIComponent(segment);
+      } catch {
+        req.resume();
+        throw new HttpError(400, `bad percent-encoding in the path: ${JSON.stringify(segment.slice(0, 100))}`);
+      }
+      return true;
+    });
+    if (matches) return { route, params };
+  }
+  return { params: {} };
+}
+
+/** POST /havoc/breakers/{name}/(isolate|reset): the breaker's new status, or 404. */
+function breakerAction(action: 'isolate' | 'reset'): Readonly<Record<string, Action>> {
+  return {
+    POST({ req, res, params }) {
+      req.resume();
+      const name = params.name ?? '';
+      const status = controlSharedBreaker(name, action);
+      if (status === undefined) throw new HttpError(404, `no shared circuit breaker named ${JSON.stringify(name)}`);
+      sendJson(res, 200, status);
+    },
+  };
 }
 
 type Action = (ctx: Context) => Promise<void> | void;
@@ -333,6 +377,14 @@ const ROUTES: Readonly<Record<string, Readonly<Record<string, Action>>>> = {
       res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) }).end(text);
     },
   },
+  '/havoc/resilience': {
+    GET({ req, res }) {
+      req.resume();
+      sendJson(res, 200, { breakers: sharedBreakers() });
+    },
+  },
+  '/havoc/breakers/{name}/isolate': breakerAction('isolate'),
+  '/havoc/breakers/{name}/reset': breakerAction('reset'),
   '/havoc/openapi.json': {
     GET({ req, res }) {
       req.resume();

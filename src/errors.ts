@@ -88,6 +88,34 @@ export class BulkheadFullError extends HavocError {
   }
 }
 
+/**
+ * A circuit breaker refused a call without running it. `retryAfterMs`: open, the rest of the
+ * open period; half-open with every probe place taken, the length of the last open period (what
+ * a failing probe would reopen it for, at least); isolated by hand, `Infinity`.
+ */
+export class CircuitOpenError extends HavocError {
+  static {
+    this.prototype.name = 'CircuitOpenError';
+  }
+
+  readonly retryAfterMs: number;
+  /** The breaker's name. */
+  readonly breaker: string;
+  /** `open`, `half-open` (every probe place taken) or `isolated`. */
+  readonly state: 'open' | 'half-open' | 'isolated';
+
+  constructor(breaker: string, state: 'open' | 'half-open' | 'isolated', retryAfterMs: number) {
+    super(
+      state === 'isolated'
+        ? `circuit breaker "${breaker}" is isolated: call refused`
+        : `circuit breaker "${breaker}" is ${state}: call refused, retry after ${retryAfterMs.toFixed(0)} ms`,
+    );
+    this.breaker = breaker;
+    this.state = state;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
 /** A cluster-wide limit could not be checked because its store failed (and `failOpen` is false). */
 export class RateLimitStoreError extends HavocError {
   static {

@@ -16,7 +16,29 @@ export { PROTOCOLS } from './types.js';
 export type { Config, Policy, Protocol, StreamRollMode } from './types.js';
 export { sabotageStatus, stopSabotage } from './sabotage.js';
 export type { SabotageStatus, SabotageLoad } from './sabotage.js';
-export { RateLimitExceededError, LoadShedError, BulkheadFullError, RateLimitStoreError, DeadlineExceededError } from './errors.js';
+export {
+  RateLimitExceededError,
+  LoadShedError,
+  BulkheadFullError,
+  RateLimitStoreError,
+  DeadlineExceededError,
+  CircuitOpenError,
+} from './errors.js';
+export { CircuitBreaker } from './breaker/circuit-breaker.js';
+export type { StateChange, Rejection, BreakerCallContext } from './breaker/circuit-breaker.js';
+export { Permit } from './breaker/permit.js';
+export { defaultIsFailure, isPermanentClientError } from './breaker/classify.js';
+export type { FailureVerdict } from './breaker/classify.js';
+export type { Disposable } from './breaker/events.js';
+export type {
+  CircuitBreakerOptions,
+  CommonBreakerOptions,
+  ConsecutiveRule,
+  CountRule,
+  TimeRule,
+  BreakerSnapshot,
+  BreakerState,
+} from './breaker/options.js';
 export { RateLimiter } from './limit/rate-limiter.js';
 export type { RateLimiterOptions, RateLimitStore, RateLimitSpec, AcquireOptions, ExecuteOptions } from './limit/rate-limiter.js';
 export { AdaptiveLimiter, Token, isTimeout } from './limit/adaptive-limiter.js';

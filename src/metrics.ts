@@ -1,4 +1,5 @@
 import { Counter, Gauge, register as defaultRegistry, type Registry } from 'prom-client';
+import { breakerMetrics } from './breaker/metrics.js';
 import { sabotageTotals } from './sabotage.js';
 import { PROTOCOLS, protocolIndex, type Protocol } from './types.js';
 
@@ -19,6 +20,9 @@ export interface HavocMetrics {
   limiterInflight: Gauge<'name'>;
   limiterShed: Counter<'name'>;
   bulkheadRejected: Counter<'name'>;
+  breakerState: Gauge<'name'>;
+  breakerCalls: Counter<'name' | 'outcome'>;
+  breakerTransitions: Counter<'name' | 'from' | 'to'>;
   sabotageCpuThreads: Gauge;
   sabotageRamBytes: Gauge;
   sabotageTransitions: Counter<'kind' | 'event'>;
@@ -33,6 +37,19 @@ export interface HavocMetrics {
    * once its limiter is gone, which unregisters it.
    */
   watchLimiter(name: string, read: () => { limit: number; inflight: number } | undefined): void;
+  /**
+   * Makes the `havoc_breaker_*` series of breaker `name` read `read()` when scraped: the
+   * core's cumulative, process-wide figures. `read` returns undefined once its breaker is gone.
+   */
+  watchBreaker(name: string, read: () => BreakerFigures | undefined): void;
+}
+
+/** What a breaker's metrics are read from (cumulative since the breaker was created). */
+export interface BreakerFigures {
+  /** 0 closed, 1 open, 2 half-open, 3 isolated. */
+  state: number;
+  calls: Readonly<Record<'success' | 'failure' | 'ignored' | 'rejected', number>>;
+  transitions: readonly { from: string; to: string; count: number }[];
 }
 
 const byRegistry = new WeakMap<Registry, HavocMetrics>();
@@ -50,6 +67,7 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
   /** Passes not yet folded into the counter, by protocol index. */
   const pendingPasses = PROTOCOLS.map(() => 0);
   const limiters = new Map<string, () => { limit: number; inflight: number } | undefined>();
+  const breakers = new Map<string, () => BreakerFigures | undefined>();
   /** Each watched limiter's figures, read once per scrape by whichever gauge collects first. */
   const readLimiters = (): Map<string, { limit: number; inflight: number }> => {
     const figures = new Map<string, { limit: number; inflight: number }>();
@@ -102,8 +120,12 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
       this.set(sabotageTotals().ramBytes);
     }),
     sabotageTransitions: sabotageCounter(registry),
+    ...breakerMetrics(registers, breakers),
     watchLimiter(name, read) {
       limiters.set(name, read);
+    },
+    watchBreaker(name, read) {
+      breakers.set(name, read);
     },
     countPass(protocol) {
       const index = protocolIndex(protocol);

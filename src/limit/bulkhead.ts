@@ -31,6 +31,15 @@ export interface BulkheadExecuteOptions {
   signal?: AbortSignal;
 }
 
+type NativeBulkhead = InstanceType<typeof native.NativeBulkhead>;
+const nativeHandle = Symbol('nativeHandle');
+
+/** Native option errors become `RangeError`s; a shared name taken with other options stays an `Error`. */
+function sharedHandle(name: string, capacity: number, thresholds?: number[]): NativeBulkhead {
+  if (typeof name !== 'string' || name === '') throw new TypeError('a bulkhead name must be a non-empty string');
+  return native.NativeBulkhead.shared(name, capacity, thresholds);
+}
+
 interface Waiter {
   resolve(): void;
   reject(reason: unknown): void;
@@ -44,7 +53,7 @@ export class Bulkhead {
   readonly name: string;
   readonly capacity: number;
   readonly queueSize: number;
-  readonly #native: InstanceType<typeof native.NativeBulkhead>;
+  readonly #native: NativeBulkhead;
   readonly #slot: number;
   readonly #waiting: Waiter[] = [];
   readonly #rejected: { inc(): void };
@@ -55,9 +64,21 @@ export class Bulkhead {
     if (!Number.isSafeInteger(this.queueSize) || this.queueSize < 0)
       throw new RangeError(`queue must be an integer >= 0 (got ${String(options.queue)})`);
     this.name = options.name ?? 'default';
-    this.#native = new native.NativeBulkhead(this.capacity);
+    this.#native = (options as { [nativeHandle]?: NativeBulkhead })[nativeHandle] ?? new native.NativeBulkhead(this.capacity);
     this.#slot = this.#native.slot;
     this.#rejected = metricsFor(options.registry).bulkheadRejected.labels(this.name);
+  }
+
+  /**
+   * The process-wide bulkhead `name`: `capacity` places for every worker thread together.
+   * The first creation wins; other options later throw. It cannot queue (`queue` must be 0):
+   * a waiter in one thread would not learn of a place freed in another.
+   */
+  static shared(name: string, options: Omit<BulkheadOptions, 'name'>): Bulkhead {
+    if ((options.queue ?? 0) !== 0)
+      throw new RangeError('a shared bulkhead cannot queue (queue must be 0): a waiter would not see places freed in other threads');
+    const handle = sharedHandle(name, checkCapacity(options?.capacity));
+    return new Bulkhead({ ...options, name, [nativeHandle]: handle } as BulkheadOptions);
   }
 
   /** Calls in flight now. */
@@ -123,7 +144,7 @@ export class PriorityBulkhead {
   readonly name: string;
   readonly capacity: number;
   readonly thresholds: Readonly<Record<Priority, number>>;
-  readonly #native: InstanceType<typeof native.NativeBulkhead>;
+  readonly #native: NativeBulkhead;
   readonly #slot: number;
   readonly #rejected: { inc(): void };
   readonly #shed: { inc(): void };
@@ -136,13 +157,26 @@ export class PriorityBulkhead {
       if (!(key in PRIORITY_INDEX)) throw new RangeError(`thresholds.${key}: unknown priority (use low, standard, critical)`);
     }
     const { low, standard, critical } = this.thresholds;
-    this.#native = new native.NativeBulkhead(this.capacity, [low, standard, critical]);
+    this.#native =
+      (options as { [nativeHandle]?: (thresholds: number[]) => NativeBulkhead })[nativeHandle]?.([low, standard, critical]) ??
+      new native.NativeBulkhead(this.capacity, [low, standard, critical]);
     this.#slot = this.#native.slot;
     const metrics = metricsFor(options.registry);
     this.#rejected = metrics.bulkheadRejected.labels(this.name);
     this.#shed = metrics.limiterShed.labels(this.name);
   }
 
+  /**
+   * The process-wide priority bulkhead `name`, one for every worker thread. The first
+   * creation wins; other options (capacity or thresholds) later throw.
+   */
+  static shared(name: string, options: Omit<PriorityBulkheadOptions, 'name'>): PriorityBulkhead {
+    const capacity = checkCapacity(options?.capacity);
+    const make = (thresholds: number[]) => sharedHandle(name, capacity, thresholds);
+    return new PriorityBulkhead({ ...options, name, [nativeHandle]: make } as PriorityBulkheadOptions);
+  }
+
+  /** Calls in flight now (in every thread, for a shared bulkhead). */
   get inflight(): number {
     return this.#native.inflight;
   }

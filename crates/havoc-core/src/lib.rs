@@ -8,7 +8,7 @@
 //! - [`sql`]: SQL normalization and fingerprinting;
 //! - [`guard`]: the blast-radius risk score;
 //! - [`hash`]: FNV-1a 64;
-//! - [`limit`]: rate limiter, adaptive concurrency limiter and bulkheads.
+//! - [`limit`]: rate limiter, adaptive concurrency limiter, bulkheads and circuit breaker.
 
 pub mod engine;
 pub mod guard;

@@ -7,6 +7,7 @@
 // napi-derive compiles exported free functions out of test builds, leaving their helpers unused there.
 #![cfg_attr(test, allow(dead_code))]
 
+mod breaker;
 mod config;
 mod engine;
 mod layers;

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::thread::LocalKey;
 
 use havoc_core::limit::{
-  shared_adaptive, shared_bucket, AdaptiveLimiter, AdaptiveOptions, BucketOptions, Bulkhead, Clock, FakeClock, Outcome, Priority, Refusal, Rejection,
-  TokenBucket,
+  shared_adaptive, shared_bucket, shared_bulkhead, AdaptiveLimiter, AdaptiveOptions, BucketOptions, Bulkhead, Clock, FakeClock, Outcome, Priority,
+  Refusal, Rejection, TokenBucket,
 };
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-type Slots<T> = RefCell<Vec<Option<Arc<T>>>>;
+pub(crate) type Slots<T> = RefCell<Vec<Option<Arc<T>>>>;
 
 thread_local! {
   static BUCKETS: Slots<TokenBucket> = const { RefCell::new(Vec::new()) };
@@ -22,7 +22,7 @@ thread_local! {
   static BULKHEADS: Slots<Bulkhead> = const { RefCell::new(Vec::new()) };
 }
 
-fn insert<T: 'static>(slots: &'static LocalKey<Slots<T>>, value: Arc<T>) -> u32 {
+pub(crate) fn insert<T: 'static>(slots: &'static LocalKey<Slots<T>>, value: Arc<T>) -> u32 {
   slots.with(|slots| {
     let mut slots = slots.borrow_mut();
     match slots.iter().position(Option::is_none) {
@@ -38,15 +38,15 @@ fn insert<T: 'static>(slots: &'static LocalKey<Slots<T>>, value: Arc<T>) -> u32 
   })
 }
 
-fn with<T: 'static, R>(slots: &'static LocalKey<Slots<T>>, slot: u32, f: impl FnOnce(&T) -> R) -> Option<R> {
+pub(crate) fn with<T: 'static, R>(slots: &'static LocalKey<Slots<T>>, slot: u32, f: impl FnOnce(&T) -> R) -> Option<R> {
   slots.with(|slots| slots.borrow().get(slot as usize).and_then(Option::as_ref).map(|v| f(v)))
 }
 
-fn get<T: 'static>(slots: &'static LocalKey<Slots<T>>, slot: u32) -> Arc<T> {
+pub(crate) fn get<T: 'static>(slots: &'static LocalKey<Slots<T>>, slot: u32) -> Arc<T> {
   slots.with(|slots| slots.borrow()[slot as usize].clone().expect("live slot"))
 }
 
-fn remove<T: 'static>(slots: &'static LocalKey<Slots<T>>, slot: u32) {
+pub(crate) fn remove<T: 'static>(slots: &'static LocalKey<Slots<T>>, slot: u32) {
   // Finalizers run on the creating thread; at thread exit the slots may already be gone.
   let _ = slots.try_with(|slots| {
     if let Some(entry) = slots.borrow_mut().get_mut(slot as usize) {
@@ -55,11 +55,11 @@ fn remove<T: 'static>(slots: &'static LocalKey<Slots<T>>, slot: u32) {
   });
 }
 
-fn invalid(message: String) -> Error {
+pub(crate) fn invalid(message: String) -> Error {
   Error::new(Status::InvalidArg, message)
 }
 
-fn ms_to_ns(ms: f64, what: &str) -> Result<u64> {
+pub(crate) fn ms_to_ns(ms: f64, what: &str) -> Result<u64> {
   if !(ms.is_finite() && ms > 0.0) {
     return Err(invalid(format!("{what} must be a positive number of milliseconds (got {ms})")));
   }
@@ -76,7 +76,7 @@ fn bucket_options(rate: f64, per_ms: f64, burst: f64) -> Result<BucketOptions> {
 }
 
 /// Moves a limiter's manual clock forward to `ms`; an error for a limiter on the real clock.
-fn set_manual_clock(clock: Option<&FakeClock>, ms: f64) -> Result<()> {
+pub(crate) fn set_manual_clock(clock: Option<&FakeClock>, ms: f64) -> Result<()> {
   let clock = clock.ok_or_else(|| invalid("this limiter runs on the real clock".into()))?;
   clock.set_ns((ms * 1e6).round() as u64);
   Ok(())
@@ -288,6 +288,19 @@ impl NativeBulkhead {
     }
     .map_err(invalid)?;
     Ok(NativeBulkhead { slot: insert(&BULKHEADS, Arc::new(bulkhead)) })
+  }
+
+  /// The process-wide bulkhead `name` (`thresholds` as for the constructor; none: a plain
+  /// bulkhead). First creation wins; other options are an error.
+  #[napi(factory)]
+  pub fn shared(name: String, capacity: u32, thresholds: Option<Vec<f64>>) -> Result<Self> {
+    let thresholds = match thresholds {
+      None => [1.0; 3],
+      Some(t) if t.len() == 3 => [t[0], t[1], t[2]],
+      Some(t) => return Err(invalid(format!("expected 3 thresholds (low, standard, critical), got {}", t.len()))),
+    };
+    let bulkhead = shared_bulkhead(&name, capacity, thresholds).map_err(invalid)?;
+    Ok(NativeBulkhead { slot: insert(&BULKHEADS, bulkhead) })
   }
 
   #[napi(getter)]

@@ -1,11 +1,12 @@
 //! Resilience primitives shared by every thread of the process: a token bucket
-//! ([`bucket`]), an adaptive concurrency limiter ([`adaptive`]) and bulkheads
-//! ([`bulkhead`]), all reading time through [`clock`].
+//! ([`bucket`]), an adaptive concurrency limiter ([`adaptive`]), bulkheads
+//! ([`bulkhead`]) and a circuit breaker ([`breaker`]), all reading time through [`clock`].
 //!
 //! Named instances live in process-global registries: the first creation of a name wins,
 //! later ones get the same instance when their options match and an error when they do not.
 
 pub mod adaptive;
+pub mod breaker;
 pub mod bucket;
 pub mod bulkhead;
 pub mod clock;
@@ -15,6 +16,7 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use adaptive::{AdaptiveLimiter, AdaptiveOptions, Outcome};
+pub use breaker::{BreakerOptions, CircuitBreaker};
 pub use bucket::{BucketOptions, Refusal, TokenBucket};
 pub use bulkhead::{Bulkhead, Priority, Rejection};
 pub use clock::{Clock, FakeClock, MonotonicClock};
@@ -55,6 +57,30 @@ pub fn shared_adaptive(name: &str, options: AdaptiveOptions) -> Result<Arc<Adapt
   shared(&LIMITERS, "adaptive limiter", name, options, AdaptiveLimiter::new)
 }
 
+/// The process-wide bulkhead called `name`: `thresholds` (low, standard, critical) as in
+/// [`Bulkhead::with_thresholds`]; a plain bulkhead is `[1.0; 3]`.
+pub fn shared_bulkhead(name: &str, capacity: u32, thresholds: [f64; 3]) -> Result<Arc<Bulkhead>, String> {
+  static BULKHEADS: Registry<(u32, [f64; 3]), Bulkhead> = OnceLock::new();
+  shared(&BULKHEADS, "bulkhead", name, (capacity, thresholds), |(c, t)| Bulkhead::with_thresholds(c, t))
+}
+
+/// The process-wide circuit breaker called `name`, on the monotonic clock; `initial` is used
+/// only by the creation that wins.
+pub fn shared_breaker(name: &str, options: BreakerOptions, initial: Option<breaker::Snapshot>) -> Result<Arc<CircuitBreaker>, String> {
+  shared(&BREAKERS, "circuit breaker", name, options, |o| CircuitBreaker::with_clock(o, Arc::new(MonotonicClock), initial))
+}
+
+/// Every shared circuit breaker, by name (for the control plane).
+pub fn shared_breakers() -> Vec<(String, Arc<CircuitBreaker>)> {
+  let Some(map) = BREAKERS.get() else { return Vec::new() };
+  let map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+  let mut all: Vec<_> = map.iter().map(|(name, (_, breaker))| (name.clone(), Arc::clone(breaker))).collect();
+  all.sort_by(|a, b| a.0.cmp(&b.0));
+  all
+}
+
+static BREAKERS: Registry<BreakerOptions, CircuitBreaker> = OnceLock::new();
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -71,6 +97,23 @@ mod tests {
     assert!(err.contains("already exists with other options"), "{err}");
     assert!(shared_bucket("", options).unwrap_err().contains("non-empty name"));
     assert!(shared_bucket("registry-bad", BucketOptions { rate: -1.0, ..options }).unwrap_err().contains("rate"));
+  }
+
+  #[test]
+  fn bulkheads_and_breakers_are_shared_by_name() {
+    let a = shared_bulkhead("registry-bulkhead", 2, [1.0; 3]).unwrap();
+    let b = shared_bulkhead("registry-bulkhead", 2, [1.0; 3]).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    assert!(shared_bulkhead("registry-bulkhead", 3, [1.0; 3]).unwrap_err().contains("already exists with other options"));
+    let options = BreakerOptions::default();
+    let x = shared_breaker("registry-breaker", options, None).unwrap();
+    let y = shared_breaker("registry-breaker", options, None).unwrap();
+    assert!(Arc::ptr_eq(&x, &y));
+    x.isolate();
+    assert_eq!(y.state(), breaker::State::Isolated);
+    let err = shared_breaker("registry-breaker", BreakerOptions { probes: 1, ..options }, None).unwrap_err();
+    assert!(err.contains("circuit breaker \"registry-breaker\" already exists with other options"), "{err}");
+    assert!(shared_breakers().iter().any(|(name, b)| name == "registry-breaker" && Arc::ptr_eq(b, &x)));
   }
 
   #[test]
