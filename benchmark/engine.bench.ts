@@ -63,6 +63,8 @@ async function main() {
   };
   const tasks: [string, () => unknown][] = [
     ['floor: empty N-API call', () => native.noop(0, miss, headers)],
+    ['havoc decide: protocol with nothing that can fire (sql)', () => engine.decide('sql', 'SELECT 1', headers)],
+    ['havoc decide: path whose first segment no policy names', () => engine.decide('http', '/bench/hello', headers)],
     ['havoc decide: no match', () => engine.decide('http', miss, headers)],
     ['havoc decide: match, chances 0', () => engine.decide('http', hitQuiet, headers)],
     ['havoc decide: wildcard match, chances 0', () => engine.decide('http', wildcard, headers)],

@@ -3,6 +3,7 @@
 //!
 //! - never panics, whatever the bytes;
 //! - `from_json` returns either a configuration `check` finds sound or at least one issue;
+//!   whatever serde alone reads from the bytes checks and compiles without panicking;
 //! - a sound configuration serializes and reads back as a sound one with the same policies;
 //! - a sound configuration compiles unless the machine refuses it (`sabotage::check`) or a
 //!   SQL target is not a valid regex; a compile error names only such problems, on policies
@@ -34,9 +35,11 @@ fuzz_target!(|data: &[u8]| {
     Ok(config) => config,
     Err(issues) => {
       assert!(!issues.is_empty(), "an error without issues");
-      // Whatever parsed is still checked and compiled without panicking.
+      // Whatever serde parses is still checked and compiled without panicking. (serde takes
+      // forms the rule book refuses, such as a struct written as an array, `[1]`: from_json
+      // refusing what `check` accepts is no contradiction here.)
       if let Ok(config) = serde_json::from_str::<Config>(&json) {
-        assert!(!config.check().is_empty(), "from_json refused a configuration check accepts");
+        let _ = config.check();
         compile(config, regexes);
       }
       return;
