@@ -62,7 +62,7 @@ async function main() {
     for (let i = 0; i < BATCH; i++) fn();
   };
   const tasks: [string, () => unknown][] = [
-    ['floor: empty N-API call', () => native.noop(0, miss, headers)],
+    ['floor: napi-rs call with the same arguments, doing nothing', () => native.noop(0, miss, headers)],
     ['havoc decide: protocol with nothing that can fire (sql)', () => engine.decide('sql', 'SELECT 1', headers)],
     ['havoc decide: path whose first segment no policy names', () => engine.decide('http', '/bench/hello', headers)],
     ['havoc decide: no match', () => engine.decide('http', miss, headers)],
