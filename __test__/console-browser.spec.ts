@@ -88,7 +88,11 @@ async function openConsole(t: ExecutionContext, options: { warmupMs?: number } =
 }
 
 function put(plane: ControlPlane, yaml: string, query = ''): Promise<Response> {
-  return fetch(`${plane.url}/havoc/policies${query}`, { method: 'PUT', headers: { ...AUTH, 'content-type': 'application/yaml' }, body: yaml });
+  return fetch(`${plane.url}/havoc/policies${query}`, {
+    method: 'PUT',
+    headers: { ...AUTH, 'content-type': 'application/yaml' },
+    body: yaml,
+  });
 }
 
 function assertLoopbackOnly(t: ExecutionContext, c: Console): void {
@@ -103,7 +107,16 @@ function assertLoopbackOnly(t: ExecutionContext, c: Console): void {
 serial('a policy applied through the API shows within a second; the token stays out of every URL', async (t) => {
   const c = await openConsole(t);
   const started = Date.now();
-  t.is((await put(c.plane, 'version: 1\npolicies:\n  - name: from-the-api\n    type: http\n    target: /api*\n    error_chance: 0.2\n', '?ttl=5m')).status, 200);
+  t.is(
+    (
+      await put(
+        c.plane,
+        'version: 1\npolicies:\n  - name: from-the-api\n    type: http\n    target: /api*\n    error_chance: 0.2\n',
+        '?ttl=5m',
+      )
+    ).status,
+    200,
+  );
   await c.page.locator('#policies td', { hasText: 'from-the-api' }).waitFor({ timeout: 1000 });
   t.true(Date.now() - started < 1000);
   await c.page.locator('#leases li', { hasText: /^api: (5m00s|4m5\ds) left of 5m00s/ }).waitFor({ timeout: 1000 });
@@ -141,7 +154,10 @@ serial('halt halts the engine, resume resumes it, rollback goes back one set', a
   const history = c.engine.state().history;
   t.is(history.length, 1);
   await c.page.locator('#rollback:disabled').waitFor({ timeout: 1000 });
-  await c.page.locator('#history tr').nth(history.length - 1).waitFor({ timeout: 1000 });
+  await c.page
+    .locator('#history tr')
+    .nth(history.length - 1)
+    .waitFor({ timeout: 1000 });
   t.is(await c.page.locator('#history tr').count(), history.length);
   t.is(await c.page.locator('#history tr td').first().textContent(), String(history.at(-1)!.version));
   assertLoopbackOnly(t, c);
@@ -151,10 +167,15 @@ serial('the editor shows each error with its line and column, and applies with a
   const c = await openConsole(t);
   const editor = c.page.locator('#editor');
   await editor.fill('version: 1\npolicies:\n  - name: typo\n    type: http\n    target: /t\n    latency_chance: 2\n');
-  await c.page.locator('#editor-issues li', { hasText: '6:21: policies[0].latency_chance: must be a number in [0, 1]' }).waitFor({ timeout: 2000 });
+  await c.page
+    .locator('#editor-issues li', { hasText: '6:21: policies[0].latency_chance: must be a number in [0, 1]' })
+    .waitFor({ timeout: 2000 });
   t.regex((await c.page.locator('#editor-verdict').textContent()) ?? '', /1 problem/);
   await editor.fill('version: 1\npolicies:\n  - name: broken\n    type: [http\n');
-  await c.page.locator('#editor-issues li', { hasText: /^\d+:\d+: / }).first().waitFor({ timeout: 2000 });
+  await c.page
+    .locator('#editor-issues li', { hasText: /^\d+:\d+: / })
+    .first()
+    .waitFor({ timeout: 2000 });
   await editor.fill('version: 1\npolicies:\n  - name: edited\n    type: http\n    target: /e\n    error_chance: 0.5\n');
   await c.page.locator('#editor-verdict', { hasText: /^valid · guard \d+/ }).waitFor({ timeout: 2000 });
   await c.page.fill('#editor-ttl', '90s');

@@ -322,7 +322,10 @@ test('POST /havoc/validate: the guard verdict when valid, every issue with line 
     },
   ]);
   // Nothing was applied by validating.
-  t.is(engine.state().layers.find((l) => l.name === 'api'), undefined);
+  t.is(
+    engine.state().layers.find((l) => l.name === 'api'),
+    undefined,
+  );
 
   t.is((await validate(policy('x'), 'text/plain')).status, 415);
   t.is((await fetch(`${plane.url}/havoc/validate`, { method: 'POST', headers: { 'content-type': YAML }, body: policy('x') })).status, 401);

@@ -53,7 +53,11 @@ export function faultChart(container, empty) {
         const seconds = (live.at - previous.at) / 1000;
         times.push(live.at / 1000);
         for (const key of totals.keys()) {
-          if (!series.has(key)) series.set(key, times.slice(0, -1).map(() => 0));
+          if (!series.has(key))
+            series.set(
+              key,
+              times.slice(0, -1).map(() => 0),
+            );
         }
         for (const [key, values] of series) {
           const before = previous.totals.get(key) ?? 0;

@@ -40,7 +40,11 @@ export function duration(ms) {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const rest = s % 60;
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m${String(rest).padStart(2, '0')}s` : m > 0 ? `${m}m${String(rest).padStart(2, '0')}s` : `${rest}s`;
+  return h > 0
+    ? `${h}h${String(m).padStart(2, '0')}m${String(rest).padStart(2, '0')}s`
+    : m > 0
+      ? `${m}m${String(rest).padStart(2, '0')}s`
+      : `${rest}s`;
 }
 
 export function bytes(n) {

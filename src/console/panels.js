@@ -46,12 +46,18 @@ export function renderState(state) {
     ),
   );
   fill('policies', ...(layers.length > 0 ? layers : [el('p', { className: 'muted' }, 'no layer: nothing applied')]));
-  (state.risk?.issues ?? []).length > 0 &&
-    document.getElementById('policies').append(el('ul', { className: 'plain muted' }, ...state.risk.issues.map((i) => el('li', {}, i))));
+  const findings = state.risk?.issues ?? [];
+  if (findings.length > 0) {
+    document.getElementById('policies').append(el('ul', { className: 'plain muted' }, ...findings.map((i) => el('li', {}, i))));
+  }
 
   fill(
     'history',
-    ...[...state.history].reverse().map((h) => el('tr', {}, el('td', {}, h.version), el('td', {}, h.cause), el('td', {}, h.policies), el('td', {}, h.layers.join(', ')))),
+    ...[...state.history]
+      .reverse()
+      .map((h) =>
+        el('tr', {}, el('td', {}, h.version), el('td', {}, h.cause), el('td', {}, h.policies), el('td', {}, h.layers.join(', '))),
+      ),
   );
   document.getElementById('rollback').disabled = state.history.length < 2;
   document.getElementById('halt').disabled = state.halted;
@@ -110,7 +116,11 @@ export function tick() {
     ...(lastState.leases.length === 0
       ? [el('li', { className: 'muted' }, 'no lease')]
       : lastState.leases.map((l) =>
-          el('li', {}, `${l.layer}: ${duration(l.remainingMs - elapsed)} left of ${duration(l.ttlMs)}, then ${l.revertsTo === null ? 'removed' : 'reverted'}`),
+          el(
+            'li',
+            {},
+            `${l.layer}: ${duration(l.remainingMs - elapsed)} left of ${duration(l.ttlMs)}, then ${l.revertsTo === null ? 'removed' : 'reverted'}`,
+          ),
         )),
   );
 }
