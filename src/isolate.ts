@@ -9,7 +9,13 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { register as defaultRegistry } from 'prom-client';
-import { liveFigures, provideIsolatedControlPlane, type ControlPlane, type ControlPlaneOptions, type LiveFigures } from './control-plane.js';
+import {
+  liveFigures,
+  provideIsolatedControlPlane,
+  type ControlPlane,
+  type ControlPlaneOptions,
+  type LiveFigures,
+} from './control-plane.js';
 import type { Engine } from './engine.js';
 import { ConfigError, HavocError, type ConfigIssue } from './errors.js';
 import type { Config } from './types.js';
