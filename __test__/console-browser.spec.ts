@@ -205,6 +205,16 @@ serial('policy text holding HTML renders as text and runs no script', async (t) 
   // Each value is there, character for character, as text.
   const cells = await c.page.locator('#policies td').allTextContents();
   for (const text of HOSTILE) t.true(cells.includes(text), text);
+  // And in the chart's legend (uPlot's), once the hostile policies count faults.
+  const faults = c.engine.metrics.faultsInjected;
+  const counting = setInterval(() => {
+    faults.labels(name, 'http', 'error').inc();
+    faults.labels(target, 'sql', 'latency').inc();
+  }, 100);
+  t.teardown(() => clearInterval(counting));
+  await c.page.locator('#chart .u-legend', { hasText: `${name} · http` }).waitFor({ timeout: 5000 });
+  await c.page.locator('#chart .u-legend', { hasText: `${target} · sql` }).waitFor({ timeout: 3000 });
+  clearInterval(counting);
   // The same text in the editor, where the issues list shows it back.
   await c.page.locator('#editor').fill(`${yaml}  - name: ${JSON.stringify(name)}\n    type: http\n    error_chance: 5\n`);
   await c.page.locator('#editor-issues li', { hasText: 'error_chance' }).first().waitFor({ timeout: 2000 });
