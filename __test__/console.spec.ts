@@ -1,7 +1,8 @@
 // The web console's server side, without a browser: the public page and its assets with their
 // security headers, the token on everything else, the SSE feed `GET /havoc/events` (frames,
-// heartbeats, bounds, clean close, isolate) and `POST /havoc/validate`.
-import { createServer, type Server } from 'node:http';
+// heartbeats, bounds, clean close, isolate), `POST /havoc/validate`, and the refusal of
+// requests a browser makes for another site (foreign Origin, DNS rebinding).
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { Registry } from 'prom-client';
@@ -330,4 +331,51 @@ test('POST /havoc/validate: the guard verdict when valid, every issue with line 
 
   t.is((await validate(policy('x'), 'text/plain')).status, 415);
   t.is((await fetch(`${plane.url}/havoc/validate`, { method: 'POST', headers: { 'content-type': YAML }, body: policy('x') })).status, 401);
+});
+
+/** One request with node:http, which lets a test set `Host` and `Origin` as a browser would. */
+function raw(
+  plane: ControlPlane,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${plane.url}${path}`, { method, headers }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('another site cannot drive a tokenless control plane from a browser: a foreign Origin or a non-loopback Host is a 403', async (t) => {
+  const { engine, plane } = await start(t, { token: '' });
+  const own = new URL(plane.url).host;
+  for (const origin of ['http://evil.example', 'null', `http://${own}.evil.example`, `http://localhost:${new URL(plane.url).port}`]) {
+    const res = await raw(plane, 'POST', '/havoc/halt', { origin });
+    t.is(res.status, 403, origin);
+    t.regex((JSON.parse(res.body) as { error: string }).error, /cross-origin request refused/);
+  }
+  // DNS rebinding: the page's own name now points at 127.0.0.1, so its Origin matches its Host.
+  const rebound = await raw(plane, 'POST', '/havoc/halt', {
+    host: `evil.example:${new URL(plane.url).port}`,
+    origin: `http://evil.example:${new URL(plane.url).port}`,
+  });
+  t.is(rebound.status, 403);
+  t.regex((JSON.parse(rebound.body) as { error: string }).error, /loopback host/);
+  t.is((await raw(plane, 'GET', '/havoc/console', { host: 'evil.example' })).status, 403);
+  t.false(engine.state().halted);
+  // The console's own calls (same origin) and clients that send no Origin are answered.
+  t.is((await raw(plane, 'POST', '/havoc/halt', { origin: `http://${own}` })).status, 200);
+  t.is((await raw(plane, 'POST', '/havoc/resume', {})).status, 200);
+  t.is((await raw(plane, 'GET', '/havoc/state', { host: `localhost:${new URL(plane.url).port}` })).status, 200);
+});
+
+test('with a token, any Host is fine, but a foreign Origin is still refused before the token is looked at', async (t) => {
+  const { plane } = await start(t);
+  t.is((await raw(plane, 'GET', '/havoc/state', { ...AUTH, host: 'havoc.internal:7070' })).status, 200);
+  t.is((await raw(plane, 'POST', '/havoc/halt', { ...AUTH, origin: 'http://evil.example' })).status, 403);
 });

@@ -223,6 +223,11 @@ export async function serveControlPlane(engine: Engine, options: ControlPlaneOpt
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refusal = browserRefusal(req, expected === null);
+    if (refusal !== undefined) {
+      req.resume();
+      throw new HttpError(403, refusal);
+    }
     // The console's page and files are public (see ./console.ts); anything else they do not
     // name goes through the token check like every other path.
     if (req.method === 'GET' || req.method === 'HEAD') {
@@ -333,6 +338,30 @@ interface Context {
   engine: Engine;
   bridge: MetricsBridge;
   events: EventHub;
+}
+
+/** `localhost`, `127.0.0.1:7070`, `[::1]:7070` → whether the host part is a loopback name. */
+function loopbackHost(host: string): boolean {
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  return isLoopback(name.toLowerCase());
+}
+
+/**
+ * Why a request that a browser made for another site is refused, if it is. A browser sends
+ * `Origin` with every cross-origin call: one that is not this server's own origin is another
+ * site's page (a simple POST needs no preflight, so without a token it would halt or roll
+ * back). Without a token, the `Host` must also be a loopback name: a page that had its own name
+ * re-pointed at 127.0.0.1 (DNS rebinding) is same-origin with the server but names its own host.
+ * Clients other than browsers (curl, the CLI, Node's fetch) send neither and are not affected.
+ */
+function browserRefusal(req: IncomingMessage, tokenless: boolean): string | undefined {
+  const host = req.headers.host ?? '';
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== `http://${host}` && origin !== `https://${host}`)
+    return `cross-origin request refused (Origin ${JSON.stringify(origin.slice(0, 100))} is not this control plane)`;
+  if (tokenless && host !== '' && !loopbackHost(host))
+    return `without a token the control plane answers only requests for a loopback host (got Host ${JSON.stringify(host.slice(0, 100))}); set a token to reach it by another name`;
+  return undefined;
 }
 
 /** The path of a request target, `''` when it is not one (the router answers those). */
