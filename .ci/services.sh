@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (from Debian's packages) and starts, on loopback only, every server the tests use:
 # PostgreSQL, MariaDB, Redis and RabbitMQ, each with the known credentials below, plus
-# stress-ng for the sabotage benchmark. Idempotent: what is installed is not reinstalled,
+# stress-ng for the sabotage benchmark and chromium (/usr/bin/chromium) for the console's
+# browser tests (__test__/console-browser.spec.ts, driven by playwright-core). Idempotent: what is installed is not reinstalled,
 # what is running is left alone, and nothing is ever stopped.
 #
 #   HAVOC_PG_URL     postgres://havoc:havoc@127.0.0.1:5432/havoc
@@ -23,7 +24,7 @@ wait_for() { # wait_for <seconds> <description> <command...>
 
 install_packages() {
   local missing=()
-  for pkg in postgresql mariadb-server redis-server rabbitmq-server stress-ng; do
+  for pkg in postgresql mariadb-server redis-server rabbitmq-server stress-ng chromium; do
     have_pkg "$pkg" || missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then log "packages present"; return; fi

@@ -26,6 +26,12 @@ async function main() {
     assert.equal(res.status, 200);
     assert.equal((await res.json()).policies.length, 1);
     assert.equal((await fetch(`${plane.url}/havoc/state`)).status, 401);
+    // The console's files ship in the package (dist/console/), served without the token.
+    for (const path of ['/havoc/console', '/havoc/console/console.js', '/havoc/console/uPlot.iife.min.js']) {
+      const page = await fetch(`${plane.url}${path}`);
+      assert.equal(page.status, 200, path);
+      assert.match(page.headers.get('content-security-policy'), /^default-src 'self'/);
+    }
   } finally {
     await plane.close();
     engine.close();

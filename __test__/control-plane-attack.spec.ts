@@ -137,8 +137,15 @@ test('every operation of the OpenAPI document answers 401 without the token, and
   }
   t.is(engine.version, 0);
   t.false(engine.state().halted);
-  // With the token, each one answers something other than 401.
-  for (const { method, path } of ops) t.not((await send(plane, method, path, { headers: AUTH })).status, 401, `${method} ${path}`);
+  // With the token, each one answers something other than 401 (the event stream never ends: its status is enough).
+  for (const { method, path } of ops) {
+    if (path === '/havoc/events') {
+      const controller = new AbortController();
+      const res = await fetch(`${plane.url}${path}`, { method, headers: AUTH, signal: controller.signal });
+      t.is(res.status, 200, `${method} ${path}`);
+      controller.abort();
+    } else t.not((await send(plane, method, path, { headers: AUTH })).status, 401, `${method} ${path}`);
+  }
 });
 
 test('GET /havoc/openapi.json is OpenAPI 3.1 and documents every route and method of the router', async (t) => {
@@ -172,7 +179,9 @@ test('GET /havoc/openapi.json is OpenAPI 3.1 and documents every route and metho
         'text/x-yaml',
         'text/yaml',
       ]);
-      for (const status of ['413', '415', '422']) t.truthy(operation.responses[status], `${method} ${path} documents its ${status}`);
+      // validate answers an invalid config with a 200 that lists its issues: no 422.
+      const statuses = path === '/havoc/validate' ? ['413', '415'] : ['413', '415', '422'];
+      for (const status of statuses) t.truthy(operation.responses[status], `${method} ${path} documents its ${status}`);
     }
   }
   // Probed too: an undocumented method on each path is a 405 whose Allow lists the documented ones.

@@ -1,7 +1,9 @@
 // The HTTP control plane: state, live policy changes on the `api` layer (optionally leased),
-// halt, resume, rollback, plan, Prometheus metrics and its own OpenAPI document. JSON in and
-// out; safe to expose: constant-time token check, refuses a non-loopback bind without a token,
-// 413 before any parsing, never a truncated body, bounded connections and header/request times.
+// halt, resume, rollback, plan, validate, a live event stream, Prometheus metrics, its own
+// OpenAPI document and the web console. JSON in and out; safe to expose: constant-time token
+// check, refuses a non-loopback bind without a token, 413 before any parsing, never a truncated
+// body, bounded connections and header/request times. Only the console's static files are
+// served without the token: they hold no data, and every call the page makes needs it.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
@@ -12,7 +14,9 @@ import { parseDuration } from './duration.js';
 import { controlSharedBreaker, sharedBreakers } from './breaker/control.js';
 import { API_LAYER, type Engine } from './engine.js';
 import { ConfigError, HavocError } from './errors.js';
-import { analyze } from './guard.js';
+import { CONSOLE_HEADERS, consoleAsset } from './console.js';
+import { MAX_EVENT_CLIENTS, eventHub, type EventHub } from './events.js';
+import { analyze, type RiskReport } from './guard.js';
 import openapi from './openapi.json';
 import type { Config } from './types.js';
 
@@ -34,10 +38,19 @@ export interface ControlPlaneOptions {
   isolate?: boolean;
 }
 
+/** What the console's live feed shows of the application thread's metrics. */
+export interface LiveFigures {
+  /** `havoc_faults_injected_total`, cumulative, per series. */
+  faults: { policy: string; protocol: string; fault: string; count: number }[];
+  /** `havoc_limiter_limit` and `havoc_limiter_inflight` of each adaptive limiter, when there are any. */
+  limiters: { name: string; limit: number; inflight: number }[];
+}
+
 /** How a control plane running in a worker reaches the application thread's metrics. */
 export interface MetricsBridge {
   metrics(): Promise<{ text: string; contentType: string }>;
   countReload(result: 'success' | 'error'): void;
+  live(): Promise<LiveFigures>;
 }
 
 export interface ControlPlane {
@@ -113,7 +126,43 @@ export async function startControlPlane(engine: Engine, options: ControlPlaneOpt
       return { text: await registry.metrics(), contentType: registry.contentType };
     },
     countReload: (result) => engine.metrics.configReloads.labels('api', result).inc(),
+    live: () => liveFigures(engine, registry),
   });
+}
+
+type Series = { labels: Partial<Record<string, string | number>>; value: number }[];
+
+async function seriesOf(registry: Registry, name: string): Promise<Series> {
+  const metric = registry.getSingleMetric(name);
+  return metric === undefined ? [] : ((await metric.get()).values as Series);
+}
+
+/**
+ * The fault counts the engine made (its own registry) and the adaptive limiters of the served
+ * registry (or of the engine's, where they are not): nothing is created in either.
+ */
+export async function liveFigures(engine: Engine, registry: Registry): Promise<LiveFigures> {
+  const faults = ((await engine.metrics.faultsInjected.get()).values as Series).map(({ labels, value }) => ({
+    policy: String(labels.policy ?? ''),
+    protocol: String(labels.protocol ?? ''),
+    fault: String(labels.fault ?? ''),
+    count: value,
+  }));
+  const limiterRegistry = registry.getSingleMetric('havoc_limiter_limit') === undefined ? undefined : registry;
+  const limits = await seriesOf(limiterRegistry ?? engineRegistry(engine), 'havoc_limiter_limit');
+  const inflight = await seriesOf(limiterRegistry ?? engineRegistry(engine), 'havoc_limiter_inflight');
+  const inflightByName = new Map(inflight.map(({ labels, value }) => [String(labels.name ?? ''), value]));
+  const limiters = limits.map(({ labels, value }) => {
+    const name = String(labels.name ?? '');
+    return { name, limit: value, inflight: inflightByName.get(name) ?? 0 };
+  });
+  return { faults, limiters };
+}
+
+/** A registry that holds only the engine's own limiter gauges (read through their `collect`). */
+function engineRegistry(engine: Engine): Registry {
+  const gauges = { havoc_limiter_limit: engine.metrics.limiterLimit, havoc_limiter_inflight: engine.metrics.limiterInflight };
+  return { getSingleMetric: (name: string) => gauges[name as keyof typeof gauges] } as unknown as Registry;
 }
 
 /** The control plane's server in this thread, its metrics reached through `bridge`. */
@@ -160,7 +209,36 @@ export async function serveControlPlane(engine: Engine, options: ControlPlaneOpt
   server.setTimeout(IDLE_TIMEOUT_MS);
   server.on('clientError', answerClientError);
 
+  const events = eventHub({
+    mark: () => {
+      const state = engine.state();
+      return `${state.version}:${state.halted}`;
+    },
+    state: () => consoleStateOf(engine),
+    live: async () => ({
+      at: Date.now(),
+      warmupRemainingMs: engine.warmupRemainingMs,
+      sabotage: engine.sabotage(),
+      ...(await bridge.live()),
+    }),
+  });
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refusal = browserRefusal(req, expected === null);
+    if (refusal !== undefined) {
+      req.resume();
+      throw new HttpError(403, refusal);
+    }
+    // The console's page and files are public (see ./console.ts); anything else they do not
+    // name goes through the token check like every other path.
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const asset = consoleAsset(requestPath(req));
+      if (asset !== undefined) {
+        req.resume();
+        sendAsset(res, req.method, asset);
+        return;
+      }
+    }
     if (!authorized(req)) {
       req.resume();
       throw new HttpError(
@@ -182,7 +260,7 @@ export async function serveControlPlane(engine: Engine, options: ControlPlaneOpt
       req.resume();
       throw new HttpError(405, `${req.method} is not allowed on ${url.pathname}`, {}, { allow: Object.keys(route).join(', ') });
     }
-    await action({ req, res, url, engine, bridge, params });
+    await action({ req, res, url, engine, bridge, params, events });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -198,6 +276,8 @@ export async function serveControlPlane(engine: Engine, options: ControlPlaneOpt
     url: `http://${shownHost}:${address.port}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        // Event streams end first, with their last frame written, then every socket goes.
+        events.close();
         server.closeAllConnections();
         server.close((error) => (error ? reject(error) : resolve()));
       }),
@@ -260,6 +340,7 @@ interface Context {
   bridge: MetricsBridge;
   /** The `{name}` segments of a templated path, decoded. */
   params: Readonly<Record<string, string>>;
+  events: EventHub;
 }
 
 /** The route for `pathname`: an exact path first, else a template whose `{x}` segments each match one non-empty segment. */
@@ -301,6 +382,52 @@ function breakerAction(action: 'isolate' | 'reset'): Readonly<Record<string, Act
       sendJson(res, 200, status);
     },
   };
+}
+
+/** `localhost`, `127.0.0.1:7070`, `[::1]:7070` → whether the host part is a loopback name. */
+function loopbackHost(host: string): boolean {
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  return isLoopback(name.toLowerCase());
+}
+
+/**
+ * Why a request that a browser made for another site is refused, if it is. A browser sends
+ * `Origin` with every cross-origin call: one that is not this server's own origin is another
+ * site's page (a simple POST needs no preflight, so without a token it would halt or roll
+ * back). Without a token, the `Host` must also be a loopback name: a page that had its own name
+ * re-pointed at 127.0.0.1 (DNS rebinding) is same-origin with the server but names its own host.
+ * Clients other than browsers (curl, the CLI, Node's fetch) send neither and are not affected.
+ */
+function browserRefusal(req: IncomingMessage, tokenless: boolean): string | undefined {
+  const host = req.headers.host ?? '';
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== `http://${host}` && origin !== `https://${host}`)
+    return `cross-origin request refused (Origin ${JSON.stringify(origin.slice(0, 100))} is not this control plane)`;
+  if (tokenless && host !== '' && !loopbackHost(host))
+    return `without a token the control plane answers only requests for a loopback host (got Host ${JSON.stringify(host.slice(0, 100))}); set a token to reach it by another name`;
+  return undefined;
+}
+
+/** The path of a request target, `''` when it is not one (the router answers those). */
+function requestPath(req: IncomingMessage): string {
+  const target = req.url ?? '/';
+  const end = target.search(/[?#]/);
+  return target.startsWith('/') ? (end === -1 ? target : target.slice(0, end)) : '';
+}
+
+/** Headers of every response but the console's files: no sniffing, no framing. */
+const API_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+};
+
+function sendAsset(res: ServerResponse, method: string, asset: ReturnType<typeof consoleAsset>): void {
+  if (asset === null || asset === undefined) {
+    sendJson(res, 404, { error: 'the console is not built: run `npm run build:ts`' });
+    return;
+  }
+  res.writeHead(200, { ...CONSOLE_HEADERS, 'content-type': asset.contentType, 'content-length': asset.body.length });
+  res.end(method === 'HEAD' ? undefined : asset.body);
 }
 
 type Action = (ctx: Context) => Promise<void> | void;
@@ -370,6 +497,29 @@ const ROUTES: Readonly<Record<string, Readonly<Record<string, Action>>>> = {
       sendJson(res, 200, analyze(config));
     },
   },
+  '/havoc/validate': {
+    async POST({ req, res, engine }) {
+      let config: Config;
+      try {
+        config = await readConfig(req);
+      } catch (error) {
+        if (error instanceof HttpError && error.status === 422) {
+          sendJson(res, 200, { valid: false, issues: error.extra.issues });
+          return;
+        }
+        throw error;
+      }
+      const issues = conflictsOf(engine, config);
+      sendJson(res, 200, issues.length > 0 ? { valid: false, issues } : { valid: true, issues: [], risk: analyze(config) });
+    },
+  },
+  '/havoc/events': {
+    GET({ req, res, events }) {
+      req.resume();
+      if (!events.open(res, API_HEADERS))
+        throw new HttpError(503, `too many event streams open (at most ${MAX_EVENT_CLIENTS})`, {}, { 'retry-after': '5' });
+    },
+  },
   '/metrics': {
     async GET({ req, res, bridge }) {
       req.resume();
@@ -427,6 +577,38 @@ function stateOf(engine: Engine): Record<string, unknown> {
     leases: state.layers.filter((layer) => layer.lease !== null).map((layer) => ({ layer: layer.name, ...layer.lease })),
     history: state.history,
   };
+}
+
+/** The policies of `config` (as the `api` layer) that another layer already defines, as `applyLayer` would refuse them. */
+function conflictsOf(engine: Engine, config: Config): { path: string; message: string }[] {
+  const owners = new Map<string, string>();
+  for (const layer of engine.state().layers) {
+    if (layer.name === API_LAYER) continue;
+    for (const policy of layer.config.policies) owners.set(policy.name, layer.name);
+  }
+  return config.policies.flatMap((policy, i) => {
+    const owner = owners.get(policy.name);
+    return owner === undefined
+      ? []
+      : [
+          {
+            path: `policies[${i}].name`,
+            message: `policy ${JSON.stringify(policy.name)} of layer "${API_LAYER}" is already defined in layer ${JSON.stringify(owner)}; a policy name may be defined in one layer only`,
+          },
+        ];
+  });
+}
+
+/** The state plus the guard's verdict on the effective set, for the console. */
+function consoleStateOf(engine: Engine): Record<string, unknown> {
+  const state = stateOf(engine);
+  let risk: RiskReport | null = null;
+  try {
+    risk = analyze({ ...engine.config(), policies: state.policies as Config['policies'] });
+  } catch {
+    // An empty or unreadable set has no verdict.
+  }
+  return { ...state, risk };
 }
 
 function asHttpError(error: unknown): HttpError {
@@ -517,6 +699,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res
     .writeHead(status, {
       ...headers,
+      ...API_HEADERS,
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(text),
       'cache-control': 'no-store',

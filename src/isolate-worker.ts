@@ -1,7 +1,7 @@
 // Entry of the worker thread behind `isolate: true` (see ./isolate.ts).
 import { parentPort, workerData } from 'node:worker_threads';
 import { Registry } from 'prom-client';
-import { serveControlPlane } from './control-plane.js';
+import { serveControlPlane, type LiveFigures } from './control-plane.js';
 import { Engine } from './engine.js';
 import { serializeError, type IsolatedJob, type MainMessage, type WorkerMessage } from './isolate.js';
 import { watchConfig } from './watch.js';
@@ -18,10 +18,15 @@ async function main(): Promise<() => Promise<void> | void> {
   if (job.kind === 'control-plane') {
     let ids = 0;
     const pending = new Map<number, (reply: { text: string; contentType: string }) => void>();
+    const pendingLive = new Map<number, (figures: LiveFigures) => void>();
     port.on('message', (message: MainMessage) => {
-      if (message.type !== 'metrics') return;
-      pending.get(message.id)?.(message);
-      pending.delete(message.id);
+      if (message.type === 'metrics') {
+        pending.get(message.id)?.(message);
+        pending.delete(message.id);
+      } else if (message.type === 'live') {
+        pendingLive.get(message.id)?.(message.figures);
+        pendingLive.delete(message.id);
+      }
     });
     const plane = await serveControlPlane(engine, job, {
       metrics: () =>
@@ -31,6 +36,12 @@ async function main(): Promise<() => Promise<void> | void> {
           send({ type: 'metrics', id: ids });
         }),
       countReload: (result) => send({ type: 'reload', source: 'api', result }),
+      live: () =>
+        new Promise((resolve) => {
+          ids += 1;
+          pendingLive.set(ids, resolve);
+          send({ type: 'live', id: ids });
+        }),
     });
     send({ type: 'ready', url: plane.url });
     return () => plane.close();

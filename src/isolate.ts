@@ -9,7 +9,13 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { register as defaultRegistry } from 'prom-client';
-import { provideIsolatedControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.js';
+import {
+  liveFigures,
+  provideIsolatedControlPlane,
+  type ControlPlane,
+  type ControlPlaneOptions,
+  type LiveFigures,
+} from './control-plane.js';
 import type { Engine } from './engine.js';
 import { ConfigError, HavocError, type ConfigIssue } from './errors.js';
 import type { Config } from './types.js';
@@ -25,12 +31,16 @@ export type WorkerMessage =
   | { type: 'ready'; url?: string }
   | { type: 'failed'; error: SerializedError }
   | { type: 'metrics'; id: number }
+  | { type: 'live'; id: number }
   | { type: 'reload'; source: 'api' | 'file'; result: 'success' | 'error' }
   | { type: 'reloaded'; config: Config }
   | { type: 'error'; error: SerializedError };
 
 /** Messages to the worker. */
-export type MainMessage = { type: 'metrics'; id: number; text: string; contentType: string } | { type: 'close' };
+export type MainMessage =
+  | { type: 'metrics'; id: number; text: string; contentType: string }
+  | { type: 'live'; id: number; figures: LiveFigures }
+  | { type: 'close' };
 
 export interface SerializedError {
   name: string;
@@ -100,6 +110,11 @@ export const isolated = {
               .then((text) =>
                 worker.postMessage({ type: 'metrics', id: message.id, text, contentType: registry.contentType } satisfies MainMessage),
               );
+            break;
+          case 'live':
+            void liveFigures(engine, registry).then((figures) =>
+              worker.postMessage({ type: 'live', id: message.id, figures } satisfies MainMessage),
+            );
             break;
           case 'reload':
             engine.metrics.configReloads.labels(message.source, message.result).inc();

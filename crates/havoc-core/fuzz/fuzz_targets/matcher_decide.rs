@@ -393,7 +393,8 @@ fuzz_target!(|data: &[u8]| {
   // The high bits: FNV-1a's low bits depend on the inputs' low bits only.
   let sql_allowed = (fnv1a64(data) >> 32).is_multiple_of(SQL_ONE_IN);
   let config = build_config(&input, sql_allowed);
-  assert!(config.check().is_empty(), "the harness built an unsound configuration: {:?}", config.check());
+  let issues = config.check();
+  assert!(issues.is_empty(), "the harness built an unsound configuration: {issues:?}");
   let mut config = config;
   let Some(snapshot) = compile(&mut config) else { return };
   let config = &config;
