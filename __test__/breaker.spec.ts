@@ -77,6 +77,29 @@ test('a call admitted before the trip that succeeds while half-open does not clo
   t.is(breaker.state, 'closed');
 });
 
+test('a classifier that throws ends the probe as a failure: the breaker reopens instead of waiting for good', async (t) => {
+  const breaker = CircuitBreaker.withManualClock({
+    consecutive: 1,
+    probes: 1,
+    openMs: 1000,
+    jitter: 0,
+    isFailure: (e) => {
+      if (e === 'classifier-breaks') throw new Error('classifier bug');
+      return true;
+    },
+  });
+  await times(1, breaker, failing);
+  breaker.setClockMs(1000);
+  await t.throwsAsync(
+    breaker.execute(() => Promise.reject('classifier-breaks')),
+    { message: /classifier bug|classifier-breaks/ },
+  );
+  t.is(breaker.state, 'open', 'the probe counted as a failure');
+  breaker.setClockMs(3000);
+  t.true(await attempt(breaker, ok), 'a later probe is admitted');
+  t.is(breaker.state, 'closed');
+});
+
 test('1,000 concurrent callers while half-open: exactly 3 reach fn, the rest are refused at once', async (t) => {
   const breaker = CircuitBreaker.withManualClock({ consecutive: 1, openMs: 1000 });
   await times(1, breaker, failing);

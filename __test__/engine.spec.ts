@@ -262,3 +262,17 @@ test('long targets and non-ASCII paths are read whole', (t) => {
   t.is(engine.decide('http', `${long}b`), null);
   t.is(engine.decide('http', '/café/menu')?.policy, 'uni');
 });
+
+test('a long target is read whole when a multi-byte character does not fit the first read', (t) => {
+  // The addon reads targets into a 4 KiB buffer; N-API writes whole characters only, so the
+  // read of `/a…a€` stops short of the buffer's end and must be taken again, not matched as `/a…a`.
+  const prefix = `/${'a'.repeat(4093)}`;
+  const engine = new Engine({
+    name: `long-target-${process.pid}`,
+    config: config(policy({ name: 'prefix-only', type: 'http', target: prefix, errorChance: 1, errorCode: 503 })),
+  });
+  t.is(engine.decide('http', prefix)?.error?.code, 503);
+  t.is(engine.decide('http', `${prefix}€`), null);
+  t.is(engine.decide('http', `${prefix}€/x`), null);
+  engine.close();
+});

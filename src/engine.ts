@@ -62,13 +62,12 @@ interface SnapshotJson {
 
 const NO_HEADERS: HeaderBag = Object.freeze({});
 // The layout of the core's `FireFlags` (crates/havoc-core/src/engine/flags.rs): a word of
-// protocol bits, whose bit 31 says that an active http policy may match any path, then a 256-bit
-// filter on the first segment of http paths (crates/havoc-core/src/segments.rs).
+// protocol bits, then a 256-bit filter on the first segment of http paths
+// (crates/havoc-core/src/segments.rs), all set when an active http policy may match any path.
 const PROTOCOL_WORD = 0;
-const ANY_PATH_BIT = 1 << 31;
 const SEGMENT_WORDS = 1;
 /** Where the runtime refuses external buffers: every protocol may fire on any path, so every call crosses. */
-const EVERY_PROTOCOL = new Uint32Array([0xffff_ffff, 0, 0, 0, 0, 0, 0, 0, 0]);
+const EVERY_PROTOCOL = new Uint32Array(9).fill(0xffff_ffff);
 const SLASH = 0x2f;
 
 const QUESTION = 0x3f;
@@ -281,14 +280,14 @@ export class Engine {
     if (typeof target !== 'string') throw new TypeError('target must be a string');
     // Nothing of this protocol can fire: skip the crossing. The core stores these words on every
     // publish, from any thread, after the snapshot itself and the protocol word last, so a clear
-    // bit is never stale.
+    // bit is never stale, and each answer below comes from a single word.
     const flags = this.#fireFlags;
     const word = Atomics.load(flags, PROTOCOL_WORD);
     if ((word & (1 << index)) === 0) return null;
     // An http path whose first segment no active policy names cannot match: skip it too. The
     // segment words are stored before the protocol word, and a plain read cannot move above
     // the atomic one.
-    if (index === HTTP_INDEX && (word & ANY_PATH_BIT) === 0 && target.charCodeAt(0) === SLASH) {
+    if (index === HTTP_INDEX && target.charCodeAt(0) === SLASH) {
       const bit = segmentBit(target);
       if (bit >= 0 && (flags[SEGMENT_WORDS + (bit >>> 5)]! & (1 << (bit & 31))) === 0) return null;
     }

@@ -133,8 +133,15 @@ export class CircuitBreaker {
     try {
       value = await fn({ signal, attempt: options.attempt ?? 1 });
     } catch (error) {
-      const verdict = this.#isFailure(error, signal);
-      this.#sink.record(result, startNs, verdict === 'ignore' ? IGNORE : verdict ? FAILURE : SUCCESS);
+      // A classifier that throws counts the call as a failure: the permit must be ended either
+      // way, or a half-open probe would hold its place for good.
+      let outcome = FAILURE;
+      try {
+        const verdict = this.#isFailure(error, signal);
+        outcome = verdict === 'ignore' ? IGNORE : verdict ? FAILURE : SUCCESS;
+      } finally {
+        this.#sink.record(result, startNs, outcome);
+      }
       throw error;
     }
     this.#sink.record(result, startNs, SUCCESS);

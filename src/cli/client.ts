@@ -87,7 +87,14 @@ export class Client {
     if (options.type !== undefined) headers['content-type'] = options.type;
     let response: Response;
     try {
-      response = await fetch(url, { method, headers, body: options.body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      // The control plane never redirects; following one would send the token to wherever it points.
+      response = await fetch(url, {
+        method,
+        headers,
+        body: options.body,
+        redirect: 'error',
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const reason = cause?.code ?? cause?.message ?? (error as Error).message;
@@ -127,7 +134,11 @@ export class Client {
     const headers: Record<string, string> = {};
     if (this.#token !== '') headers['x-havoc-token'] = this.#token;
     try {
-      const response = await fetch(new URL('/metrics', this.base), { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const response = await fetch(new URL('/metrics', this.base), {
+        headers,
+        redirect: 'error',
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
       return response.ok ? await response.text() : '';
     } catch {
       return '';

@@ -34,7 +34,7 @@ export interface BulkheadExecuteOptions {
 type NativeBulkhead = InstanceType<typeof native.NativeBulkhead>;
 const nativeHandle = Symbol('nativeHandle');
 
-/** Native option errors become `RangeError`s; a shared name taken with other options stays an `Error`. */
+/** The process-wide native bulkhead called `name`; a name already taken with other options throws (from the core). */
 function sharedHandle(name: string, capacity: number, thresholds?: number[]): NativeBulkhead {
   if (typeof name !== 'string' || name === '') throw new TypeError('a bulkhead name must be a non-empty string');
   return native.NativeBulkhead.shared(name, capacity, thresholds);

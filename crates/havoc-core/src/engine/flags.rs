@@ -6,6 +6,11 @@
 //! always the current snapshot's; a reader that loads the protocol word first and sees a bit
 //! set decides against a snapshot at least as new, and reads segment words at least as new as
 //! that word. A clear bit read before a publish is a request decided before that publish.
+//!
+//! Each answer comes from one word: "any path" is not a separate bit but all segment bits set,
+//! so a reader that meets a segment word of a newer version than its protocol word still gets
+//! that version's whole answer (a separate bit read from the older version, beside segment
+//! words of a newer one that relies on it, would skip a request both versions fault).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
@@ -14,12 +19,10 @@ use super::snapshot::Snapshot;
 
 /// Words in a cell: the protocol word, then the eight words of segment bits.
 pub const FLAG_WORDS: usize = 9;
-/// Word 0: bit [`crate::Protocol::index`] set when a policy of that protocol can fire, and
-/// [`ANY_PATH_BIT`].
+/// Word 0: bit [`crate::Protocol::index`] set when a policy of that protocol can fire.
 pub const PROTOCOL_WORD: usize = 0;
-/// In word 0: an active HTTP policy may match any path ([`crate::segments::SegmentFilter::any`]).
-pub const ANY_PATH_BIT: u32 = 1 << 31;
-/// Words 1..9: the [`crate::segments::SegmentFilter`] bits.
+/// Words 1..9: the [`crate::segments::SegmentFilter`] bits, all set when an active HTTP policy
+/// may match any path ([`crate::segments::SegmentFilter::any`]).
 pub const SEGMENT_WORDS: usize = 1;
 
 /// One cell of "can fire" bits. Each caller (a JS engine handle, say) gets its own, so that
@@ -44,7 +47,7 @@ impl FireFlags {
     if !self.can_fire(crate::Protocol::Http.index()) {
       return false;
     }
-    let mut filter = crate::segments::SegmentFilter { any: self.load() & ANY_PATH_BIT != 0, words: [0; 8] };
+    let mut filter = crate::segments::SegmentFilter { any: false, words: [0; 8] };
     for (i, word) in filter.words.iter_mut().enumerate() {
       *word = self.0[SEGMENT_WORDS + i].load(Ordering::Acquire);
     }
@@ -60,10 +63,9 @@ impl FireFlags {
   fn store(&self, snapshot: &Snapshot) {
     let segments = snapshot.segments();
     for (i, &word) in segments.words.iter().enumerate() {
-      self.0[SEGMENT_WORDS + i].store(word, Ordering::Release);
+      self.0[SEGMENT_WORDS + i].store(if segments.any { u32::MAX } else { word }, Ordering::Release);
     }
-    let any = if segments.any { ANY_PATH_BIT } else { 0 };
-    self.0[PROTOCOL_WORD].store(snapshot.can_fire() | any, Ordering::Release);
+    self.0[PROTOCOL_WORD].store(snapshot.can_fire(), Ordering::Release);
   }
 }
 
@@ -125,11 +127,10 @@ mod tests {
     set.apply(config(vec![quiet.clone()])).unwrap();
     assert_eq!(flags.load(), 0, "a policy whose chances are all 0 cannot fire");
     set.apply(config(vec![quiet, erroring("loud")])).unwrap();
-    assert_eq!(flags.load(), 1 << Protocol::Http.index() | ANY_PATH_BIT);
+    assert_eq!(flags.load(), 1 << Protocol::Http.index());
     assert!(flags.http_may_fire("/anything"), "an `all` target may match any path");
     set.apply(config(vec![on_path("/api/*")])).unwrap();
     assert!(flags.http_may_fire("/API/users") && !flags.http_may_fire("/health"));
-    assert_eq!(flags.load(), 1 << Protocol::Http.index(), "a path target names its segment: no ANY_PATH_BIT");
     set.apply(config(vec![erroring("loud")])).unwrap();
     assert!(flags.can_fire(Protocol::Http.index()) && !flags.can_fire(Protocol::Sql.index()));
     let late = set.fire_flags();
@@ -137,7 +138,7 @@ mod tests {
     set.halt();
     assert_eq!((flags.load(), late.load()), (0, 0));
     set.resume();
-    assert_eq!(flags.load(), 1 << Protocol::Http.index() | ANY_PATH_BIT);
+    assert_eq!(flags.load(), 1 << Protocol::Http.index());
     drop(late);
     set.apply(Config::default()).unwrap();
     assert_eq!(flags.load(), 0);

@@ -27,7 +27,7 @@ mod set;
 mod snapshot;
 
 pub use decide::{Decision, Headers, NoHeaders};
-pub use flags::{FireFlags, ANY_PATH_BIT, FLAG_WORDS, PROTOCOL_WORD, SEGMENT_WORDS};
+pub use flags::{FireFlags, FLAG_WORDS, PROTOCOL_WORD, SEGMENT_WORDS};
 pub use handle::Handle;
 pub use layers::{merge_layers, HistoryEntry, Layer, Lease, SetState, DEFAULT_LAYER, HISTORY_LIMIT};
 pub use set::PolicySet;
