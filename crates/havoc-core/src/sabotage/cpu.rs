@@ -10,7 +10,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Cancel, LoadStats, TOTALS};
+use super::stats::{LoadStats, TOTALS};
+use super::Cancel;
 
 /// Length of one work-then-sleep period: short enough that a 50% burn looks like 50% to
 /// any sampler, long enough that the sleep's timer slack is noise.

@@ -13,14 +13,17 @@
 
 mod cpu;
 mod ram;
+mod stats;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use ram::{ceiling, Ceiling, DEFAULT_CEILING_MB, MB};
+pub use stats::{totals, LoadStatus, ProcessTotals, Status};
 
+use self::stats::LoadStats;
 use crate::policy::{Config, Issue, Policy, Protocol};
 
 /// A stop signal threads can check cheaply and sleep on.
@@ -52,70 +55,6 @@ impl Cancel {
       }
       guard = self.wake.wait_timeout(guard, left).unwrap_or_else(|p| p.into_inner()).0;
     }
-  }
-}
-
-/// Live figures of one load, updated by its threads.
-#[derive(Debug, Default)]
-pub(crate) struct LoadStats {
-  cpu_threads: AtomicU32,
-  cpu_percent: AtomicU32,
-  thread_ids: Mutex<Vec<i64>>,
-  ram_running: AtomicBool,
-  ram_resident: AtomicU64,
-  ram_target: AtomicU64,
-}
-
-/// Process-wide figures over every set.
-#[derive(Debug)]
-struct Totals {
-  cpu_threads: AtomicU64,
-  cpu_percent: AtomicU64,
-  ram_bytes: AtomicU64,
-  cpu_starts: AtomicU64,
-  cpu_stops: AtomicU64,
-  ram_starts: AtomicU64,
-  ram_stops: AtomicU64,
-}
-
-static TOTALS: Totals = Totals {
-  cpu_threads: AtomicU64::new(0),
-  cpu_percent: AtomicU64::new(0),
-  ram_bytes: AtomicU64::new(0),
-  cpu_starts: AtomicU64::new(0),
-  cpu_stops: AtomicU64::new(0),
-  ram_starts: AtomicU64::new(0),
-  ram_stops: AtomicU64::new(0),
-};
-
-/// Sabotage of the whole process, across every policy set.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ProcessTotals {
-  /// Threads burning CPU now.
-  pub cpu_threads: u64,
-  /// Sum of their duty cycles: 100 per fully busy core, as `top` counts.
-  pub cpu_percent: u64,
-  /// Bytes written and held by RAM sabotage now.
-  pub ram_bytes: u64,
-  /// Bytes reserved under the ceiling (resident, or being written).
-  pub ram_reserved: u64,
-  pub cpu_starts: u64,
-  pub cpu_stops: u64,
-  pub ram_starts: u64,
-  pub ram_stops: u64,
-}
-
-/// The process-wide figures.
-pub fn totals() -> ProcessTotals {
-  ProcessTotals {
-    cpu_threads: TOTALS.cpu_threads.load(Ordering::SeqCst),
-    cpu_percent: TOTALS.cpu_percent.load(Ordering::SeqCst),
-    ram_bytes: TOTALS.ram_bytes.load(Ordering::Relaxed),
-    ram_reserved: ram::reserved(),
-    cpu_starts: TOTALS.cpu_starts.load(Ordering::Relaxed),
-    cpu_stops: TOTALS.cpu_stops.load(Ordering::Relaxed),
-    ram_starts: TOTALS.ram_starts.load(Ordering::Relaxed),
-    ram_stops: TOTALS.ram_stops.load(Ordering::Relaxed),
   }
 }
 
@@ -239,37 +178,6 @@ impl Load {
   }
 }
 
-/// One load as reported by [`Sabotage::status`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoadStatus {
-  pub policy: String,
-  pub identity: u64,
-  pub serial: u64,
-  /// Threads burning now (0 once the burn ended).
-  pub cpu_threads: u32,
-  /// Each thread's duty cycle.
-  pub cpu_percent: u32,
-  /// Kernel thread ids of the burning threads.
-  pub thread_ids: Vec<i64>,
-  pub ram_bytes_resident: u64,
-  /// What the load grows to (its cap, within the ceiling); 0 once it stopped.
-  pub ram_bytes_target: u64,
-}
-
-/// The sabotage of one policy set. The totals include loads told to stop whose threads
-/// have not left yet, so that they read 0 only once the CPU and the memory are really free.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Status {
-  pub cpu_threads: u32,
-  /// Sum of the burning threads' duty cycles (100 per busy core).
-  pub cpu_percent: u32,
-  pub ram_bytes_resident: u64,
-  pub ram_bytes_target: u64,
-  /// Loads of the policies in force, finished ones included (a finished load is not
-  /// restarted while its policy stays unchanged).
-  pub loads: Vec<LoadStatus>,
-}
-
 /// Identity of a policy and which occurrence of that identity it is.
 type LoadKey = (u64, u32);
 
@@ -335,6 +243,7 @@ impl Sabotage {
     reconcile(&mut state, &[]);
   }
 
+  /// What this set's loads are doing now, see [`Status`].
   pub fn status(&self) -> Status {
     let mut state = self.state();
     state.stopping.retain(|load| !load.is_finished());

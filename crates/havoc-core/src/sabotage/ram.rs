@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::{Cancel, LoadStats, TOTALS};
+use super::stats::{LoadStats, TOTALS};
+use super::Cancel;
 
 pub const MB: u64 = 1024 * 1024;
 /// The process-wide ceiling when neither the cgroup nor the machine is smaller.
