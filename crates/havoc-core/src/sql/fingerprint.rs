@@ -136,15 +136,11 @@ pub(super) fn collapse_in_list(out: &mut String) -> bool {
 pub(super) fn ends_with_word(text: &str, word: &str) -> bool {
   text.strip_suffix(word).is_some_and(|before| !before.bytes().next_back().is_some_and(is_word_byte))
 }
+
 #[cfg(test)]
 mod tests {
-  fn n(sql: &str) -> String {
-    crate::sql::normalize(sql)
-  }
-
-  fn f(sql: &str) -> String {
-    crate::sql::fingerprint(sql)
-  }
+  // The functions under test, by short names: the assertions read as tables.
+  use crate::sql::{fingerprint as f, normalize as n};
 
   #[test]
   fn literals_become_placeholders() {

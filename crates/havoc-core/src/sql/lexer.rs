@@ -147,17 +147,13 @@ pub(super) fn number_end(b: &[u8], i: usize) -> (usize, bool) {
   }
   (j, plain)
 }
+
 #[cfg(test)]
 mod tests {
   use super::unicode_space_len;
 
-  fn n(sql: &str) -> String {
-    crate::sql::normalize(sql)
-  }
-
-  fn f(sql: &str) -> String {
-    crate::sql::fingerprint(sql)
-  }
+  // The functions under test, by short names: the assertions read as tables.
+  use crate::sql::{fingerprint as f, normalize as n};
 
   #[test]
   fn collapses_whitespace() {

@@ -141,14 +141,8 @@ fn scan(sql: &str, out: &mut String, fingerprint: bool) {
 #[cfg(test)]
 mod tests {
   use super::*;
-
-  fn n(sql: &str) -> String {
-    normalize(sql)
-  }
-
-  fn f(sql: &str) -> String {
-    fingerprint(sql)
-  }
+  // The functions under test, by short names: the assertions read as tables.
+  use super::{fingerprint as f, normalize as n};
 
   #[test]
   fn empty_and_blank() {

@@ -195,15 +195,11 @@ impl Wrap {
     self.floor = self.floor.min(self.depth);
   }
 }
+
 #[cfg(test)]
 mod tests {
-  fn n(sql: &str) -> String {
-    crate::sql::normalize(sql)
-  }
-
-  fn f(sql: &str) -> String {
-    crate::sql::fingerprint(sql)
-  }
+  // The functions under test, by short names: the assertions read as tables.
+  use crate::sql::{fingerprint as f, normalize as n};
 
   #[test]
   fn wrapping_parentheses() {
