@@ -164,6 +164,9 @@ export declare function fnv1a64(input: string | Uint8Array): bigint
 
 export declare function haltSet(set: string): void
 
+/** Longest lease a layer may hold, in milliseconds (the core's `MAX_LEASE_MS`). */
+export declare const MAX_LEASE_MS: number
+
 /** Options of [`NativeAdaptiveLimiter`]; absent fields take the core's defaults. */
 export interface NativeAdaptiveOptions {
   initialLimit?: number

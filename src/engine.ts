@@ -133,10 +133,8 @@ export interface ApplyLayerOptions {
   ttlMs?: number;
 }
 
-const MAX_TTL_MS = 24 * 3_600_000;
-
 function checkTtl(ttlMs: number | undefined): void {
-  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0 && ttlMs <= MAX_TTL_MS)) {
+  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0 && ttlMs <= native.MAX_LEASE_MS)) {
     throw new TypeError(`ttlMs must be more than 0 and at most 24h (got ${String(ttlMs)})`);
   }
 }

@@ -6,6 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 
 import { parseDuration } from '../duration.js';
+import native = require('../native.js');
 import { policyHash } from '../hash.js';
 import type { Policy } from '../types.js';
 import { Client, faultCounts, withService, type PlaneState, type ServiceOptions } from './client.js';
@@ -24,7 +25,7 @@ export function parseTtl(value: string): string {
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
-  if (!(ms >= 1 && ms <= 24 * 3_600_000)) throw new InvalidArgumentError('between 1ms and 24h');
+  if (!(ms >= 1 && ms <= native.MAX_LEASE_MS)) throw new InvalidArgumentError('between 1ms and 24h');
   return value;
 }
 

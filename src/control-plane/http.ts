@@ -4,6 +4,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { parseConfig } from '../config.js';
+import native = require('../native.js');
 import { CONSOLE_HEADERS, type consoleAsset } from '../console.js';
 import { parseDuration } from '../duration.js';
 import { ConfigError } from '../errors.js';
@@ -11,8 +12,6 @@ import type { Config } from '../types.js';
 
 /** Largest body accepted (pastaay's webhook limit). */
 export const MAX_BODY_BYTES = 1024 * 1024;
-/** Longest lease a `ttl` may ask for. */
-const MAX_TTL_MS = 24 * 3_600_000;
 /** Shortest: a lease below a millisecond reverts before its response is written. */
 const MIN_TTL_MS = 1;
 /** An HTTP error answered as `{ "error": message, ...extra }`. */
@@ -140,7 +139,7 @@ export function ttlOf(url: URL): number | undefined {
   } catch (error) {
     throw new HttpError(400, `ttl: ${(error as Error).message}`);
   }
-  if (!(ms >= MIN_TTL_MS && ms <= MAX_TTL_MS))
+  if (!(ms >= MIN_TTL_MS && ms <= native.MAX_LEASE_MS))
     throw new HttpError(400, `ttl must be at least 1ms and at most 24h (got ${JSON.stringify(ttl)})`);
   return ms;
 }

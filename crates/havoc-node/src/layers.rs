@@ -8,12 +8,12 @@ use napi_derive::napi;
 
 use crate::{parse_config, to_native_issues, NativeIssue};
 
+/// Longest lease a layer may hold, in milliseconds (the core's `MAX_LEASE_MS`).
+#[napi]
+pub const MAX_LEASE_MS: f64 = havoc_core::engine::MAX_LEASE_MS;
+
 fn ttl(ms: Option<f64>) -> Result<Option<Duration>> {
-  match ms {
-    None => Ok(None),
-    Some(ms) if ms.is_finite() && ms > 0.0 && ms <= 86_400_000.0 => Ok(Some(Duration::from_secs_f64(ms / 1000.0))),
-    Some(ms) => Err(Error::new(Status::InvalidArg, format!("a lease TTL must be between 0 and 24h (got {ms} ms)"))),
-  }
+  ms.map(havoc_core::engine::lease_ttl).transpose().map_err(|message| Error::new(Status::InvalidArg, message))
 }
 
 /// Replaces layer `layer` of set `set` with a configuration (JSON form), optionally leased

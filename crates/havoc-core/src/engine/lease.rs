@@ -11,6 +11,19 @@ use super::layers::{Layer, Lease};
 /// `next_expiry` when no layer has a lease.
 const NO_LEASE: u64 = u64::MAX;
 
+/// Longest lease a layer may hold, in milliseconds (24 h): the one limit every way of asking
+/// for a lease (the API, the control plane, the CLI, the fleet) checks against.
+pub const MAX_LEASE_MS: f64 = 86_400_000.0;
+
+/// A lease TTL given in milliseconds, checked: more than 0 and at most [`MAX_LEASE_MS`].
+pub fn lease_ttl(ms: f64) -> Result<Duration, String> {
+  if ms.is_finite() && ms > 0.0 && ms <= MAX_LEASE_MS {
+    Ok(Duration::from_secs_f64(ms / 1000.0))
+  } else {
+    Err(format!("a lease TTL must be more than 0 and at most 24h (got {ms} ms)"))
+  }
+}
+
 /// When the earliest lease of one set runs out, and the watcher thread that acts on it.
 #[derive(Debug)]
 pub(super) struct LeaseClock {
@@ -118,6 +131,8 @@ pub(super) fn revert_expired(layers: &BTreeMap<String, Layer>, now: Instant) -> 
 mod tests {
   use std::time::{Duration, Instant};
 
+  use super::{lease_ttl, MAX_LEASE_MS};
+
   use crate::engine::test_support::{config, erroring, http, names, unique_set};
   use crate::policy::Protocol;
   use crate::NoHeaders;
@@ -172,5 +187,14 @@ mod tests {
     }
     assert_eq!(names(&set), ["shared"]);
     assert!(!set.state().layers.contains_key("api"));
+  }
+
+  #[test]
+  fn lease_ttls_run_from_above_zero_to_a_day() {
+    assert_eq!(lease_ttl(1.5), Ok(Duration::from_micros(1500)));
+    assert_eq!(lease_ttl(MAX_LEASE_MS), Ok(Duration::from_secs(86_400)));
+    for bad in [0.0, -1.0, MAX_LEASE_MS + 1.0, f64::NAN, f64::INFINITY] {
+      assert!(lease_ttl(bad).unwrap_err().starts_with("a lease TTL must be more than 0 and at most 24h"), "{bad}");
+    }
   }
 }

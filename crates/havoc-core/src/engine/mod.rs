@@ -30,6 +30,7 @@ pub use decide::{Decision, Headers, NoHeaders};
 pub use flags::{FireFlags, FLAG_WORDS, PROTOCOL_WORD, SEGMENT_WORDS};
 pub use handle::Handle;
 pub use layers::{merge_layers, HistoryEntry, Layer, Lease, SetState, DEFAULT_LAYER, HISTORY_LIMIT};
+pub use lease::{lease_ttl, MAX_LEASE_MS};
 pub use set::PolicySet;
 pub use snapshot::{CompiledPolicy, Snapshot};
 
