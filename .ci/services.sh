@@ -121,8 +121,9 @@ start_ferretdb() {
   build_ferretdb
   mkdir -p "$FERRETDB_HOME/data"
   # GOMEMLIMIT bounds the Go heap (the SQLite files are on disk).
-  (GOMEMLIMIT=256MiB setsid "$FERRETDB_HOME/bin/ferretdb" --handler=sqlite --sqlite-url="file:$FERRETDB_HOME/data/" \
-    --listen-addr=127.0.0.1:27017 --debug-addr=127.0.0.1:8088 --telemetry=disable --log-level=warn \
+  (cd "$FERRETDB_HOME" && GOMEMLIMIT=256MiB setsid "$FERRETDB_HOME/bin/ferretdb" --handler=sqlite \
+    --sqlite-url="file:$FERRETDB_HOME/data/" --state-dir="$FERRETDB_HOME" --listen-addr=127.0.0.1:27017 \
+    --debug-addr=127.0.0.1:8088 --telemetry=disable --log-level=warn \
     >>"$FERRETDB_HOME/ferretdb.log" 2>&1 < /dev/null &)
   wait_for 60 ferretdb mongo_ping
   log "ferretdb $FERRETDB_VERSION started (log: $FERRETDB_HOME/ferretdb.log)"
