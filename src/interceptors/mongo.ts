@@ -1,10 +1,10 @@
-// mongodb (the official driver, 6.x): every command an instrumented MongoClient sends on one
-// of its pooled connections is decided by its name and namespace, as `find havoc.users`, just
-// before the connection writes it. Latency waits, then sends. An error is the driver's own
-// MongoServerError and the command is never written. A drop destroys the connection's socket
-// first, so the driver raises its own MongoNetworkError and does what it does on a real
-// network fault: marks the server unknown, clears the pool and retries a retryable read or
-// write once.
+// mongodb (the official driver, 6.4 and later 6.x): every command an instrumented MongoClient
+// sends on one of its pooled connections is decided by its name and namespace, as
+// `find havoc.users`, just before the connection writes it. Latency waits, then sends. An error
+// is the driver's own MongoServerError and the command is never written. A drop destroys the
+// connection's socket first, so the driver raises its own MongoNetworkError and does what it
+// does on a real network fault: marks the server unknown, clears the pool and retries a
+// retryable read or write once.
 //
 // The hook is per client: the driver's internal `connectionType` client option (read by
 // `makeConnection` in lib/cmap/connect.js whenever a pool or monitor opens a connection) is
@@ -16,8 +16,11 @@ import { HavocError } from '../errors.js';
 import { optionalPeer } from '../peer.js';
 import { clientClosed, decide, decideLatencyOnly, serveLatency } from './contract.js';
 
-/** The `mongodb` majors {@link instrumentMongo} knows the internals of. */
-export const SUPPORTED_MONGODB_MAJORS: readonly number[] = [6];
+/**
+ * The `mongodb` versions {@link instrumentMongo} knows the internals of, as a semver range:
+ * from 6.4, where `Connection.command` became async and gained `established`, to the last 6.x.
+ */
+export const SUPPORTED_MONGODB_RANGE = '>=6.4.0 <7';
 
 /** The error code an injected error carries when the policy's `error_code` is 0: MaxTimeMSExpired. */
 export const DEFAULT_MONGO_ERROR_CODE = 50;
@@ -88,7 +91,7 @@ interface Driver {
 const instrumented = new WeakSet<object>();
 
 /**
- * Instruments a `MongoClient` of the official `mongodb` driver (6.x) in place, before it
+ * Instruments a `MongoClient` of the official `mongodb` driver (6.4+, 6.x) in place, before it
  * connects, and returns it: every command on its connections is then decided as
  * `command db.collection`. Instrumenting twice changes nothing.
  *
@@ -108,10 +111,9 @@ export function instrumentMongo<T extends MongoClient>(client: T, engine: Engine
     throw new HavocError('instrumentMongo needs the mongodb driver (npm install mongodb@6)');
   }
   const version = optionalPeer<{ version?: string }>('mongodb/package.json')?.version ?? '';
-  if (!SUPPORTED_MONGODB_MAJORS.includes(Number(version.split('.')[0]))) {
-    throw new HavocError(
-      `instrumentMongo supports mongodb ${SUPPORTED_MONGODB_MAJORS.join(', ')}.x; found ${version || 'an unknown version'}`,
-    );
+  const [major, minor] = version.split('.').map(Number);
+  if (major !== 6 || minor === undefined || !(minor >= 4)) {
+    throw new HavocError(`instrumentMongo supports mongodb ${SUPPORTED_MONGODB_RANGE}; found ${version || 'an unknown version'}`);
   }
   if (!(client instanceof driver.MongoClient)) {
     throw new HavocError('instrumentMongo expects a MongoClient of the mongodb package havoc loads');
