@@ -69,9 +69,8 @@ interface ConnectionInternals {
   /** False until the handshake (hello and authentication) is over. */
   established?: boolean;
   closed: boolean;
-  socket: { destroy(): void };
+  socket: { destroy(): void; once(event: 'close', listener: () => void): unknown };
   command: CommandFn;
-  once(event: 'close', listener: () => void): unknown;
 }
 
 type ConnectionClass = new (stream: unknown, options: unknown) => ConnectionInternals;
@@ -126,7 +125,8 @@ export function instrumentMongo<T extends MongoClient>(client: T, engine: Engine
     throw new HavocError('instrumentMongo does not support autoEncryption: the driver builds those connections itself');
   }
   instrumented.add(client);
-  const Base = base;
+  // A connection type the application set itself (an internal option, but possible) is kept and wrapped.
+  const Base = typeof internals.options.connectionType === 'function' ? (internals.options.connectionType as ConnectionClass) : base;
   const ServerError = driver.MongoServerError;
   // Called with `new` by the driver; returning an object makes that object the result.
   internals.options.connectionType = function HavocMongoConnection(stream: unknown, options: unknown): ConnectionInternals {
@@ -175,7 +175,8 @@ async function act(
 /** Destroys the socket and waits until the connection has seen it close, as after a network fault. */
 function dropConnection(connection: ConnectionInternals): Promise<void> {
   if (connection.closed) return Promise.resolve();
-  const closed = new Promise<void>((resolve) => connection.once('close', resolve));
+  // The connection's own 'close' listener on the socket, registered first, has cleaned it up by then.
+  const closed = new Promise<void>((resolve) => connection.socket.once('close', resolve));
   connection.socket.destroy();
   return closed;
 }
