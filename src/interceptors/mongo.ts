@@ -95,7 +95,7 @@ const instrumented = new WeakSet<object>();
  * `command db.collection`. Instrumenting twice changes nothing.
  *
  * @throws HavocError when `client` is not a MongoClient of the `mongodb` package havoc loads,
- *   that package is not a supported major, the client is already connected, or it uses
+ *   that package is not in {@link SUPPORTED_MONGODB_RANGE}, the client is already connected, or it uses
  *   client-side field level encryption (whose connections the driver builds itself).
  */
 export function instrumentMongo<T extends MongoClient>(client: T, engine: Engine): T {
@@ -165,7 +165,7 @@ async function act(
 ): Promise<unknown> {
   const options = args[2];
   // An aborted operation skips the rest of its delay; the driver then throws its own abort error.
-  if (!(await serveLatency(decision.latencyMs, options?.signal))) clientClosed(engine, decision, 'mongo');
+  if (decision.latencyMs > 0 && !(await serveLatency(decision.latencyMs, options?.signal))) clientClosed(engine, decision, 'mongo');
   else if (decision.drop) await dropConnection(connection);
   else if (decision.error) throw serverError(ServerError, decision.error.code, decision.error.body, options?.willRetryWrite === true);
   // After a drop the connection is closed and this throws the driver's MongoNetworkError.
