@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (from Debian's packages) and starts, on loopback only, every server the tests use:
-# PostgreSQL, MariaDB, Redis and RabbitMQ, each with the known credentials below, plus
+# PostgreSQL, MariaDB, Redis, RabbitMQ and FerretDB (MongoDB wire protocol), each with the known credentials below, plus
 # stress-ng for the sabotage benchmark and chromium (/usr/bin/chromium) for the console's
 # browser tests (__test__/console-browser.spec.ts, driven by playwright-core). Idempotent: what is installed is not reinstalled,
 # what is running is left alone, and nothing is ever stopped.
@@ -9,6 +9,7 @@
 #   HAVOC_MYSQL_URL  mysql://havoc:havoc@127.0.0.1:3306/havoc
 #   HAVOC_REDIS_URL  redis://127.0.0.1:6379
 #   HAVOC_AMQP_URL   amqp://havoc:havoc@127.0.0.1:5672
+#   HAVOC_MONGO_URL  mongodb://127.0.0.1:27017/havoc   (FerretDB 1.24.2 on SQLite, built from the Go module proxy)
 set -euo pipefail
 
 log() { echo "[services] $*"; }
@@ -92,9 +93,46 @@ start_rabbitmq() {
   rabbitmqctl -q set_permissions -p / havoc '.*' '.*' '.*'
 }
 
+# FerretDB speaks the MongoDB wire protocol over SQLite. Built from the Go module proxy into a
+# cache outside the repo: `go install` alone gives a binary that panics at start (the module lacks
+# build/version/version.txt), so the source is copied out of the module cache and the file written.
+FERRETDB_VERSION=v1.24.2
+FERRETDB_HOME=${HAVOC_FERRETDB_HOME:-/var/cache/havoc/ferretdb}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mongo_ping() { # a `ping` through the repo's mongodb driver, the one the tests use
+  (cd "$REPO" && node -e "const { MongoClient } = require('mongodb');
+    const c = new MongoClient('mongodb://127.0.0.1:27017/havoc', { serverSelectionTimeoutMS: 1000 });
+    c.db('havoc').command({ ping: 1 }).then(() => c.close()).then(() => process.exit(0), () => process.exit(1));")
+}
+build_ferretdb() {
+  local bin=$FERRETDB_HOME/bin/ferretdb
+  if [ -x "$bin" ]; then return; fi
+  log "building FerretDB $FERRETDB_VERSION into $FERRETDB_HOME"
+  go mod download "github.com/FerretDB/FerretDB@$FERRETDB_VERSION"
+  local src=$FERRETDB_HOME/src
+  rm -rf "$src" && mkdir -p "$FERRETDB_HOME/bin"
+  cp -r "$(go env GOMODCACHE)/github.com/!ferret!d!b/!ferret!d!b@$FERRETDB_VERSION" "$src"
+  chmod -R u+w "$src"
+  echo "$FERRETDB_VERSION" > "$src/build/version/version.txt"
+  (cd "$src" && go build -o "$bin.tmp" ./cmd/ferretdb) && mv "$bin.tmp" "$bin"
+}
+start_ferretdb() {
+  if mongo_ping >/dev/null 2>&1; then log "ferretdb already running"; return; fi
+  build_ferretdb
+  mkdir -p "$FERRETDB_HOME/data"
+  # GOMEMLIMIT bounds the Go heap (the SQLite files are on disk).
+  (cd "$FERRETDB_HOME" && GOMEMLIMIT=256MiB setsid "$FERRETDB_HOME/bin/ferretdb" --handler=sqlite \
+    --sqlite-url="file:$FERRETDB_HOME/data/" --state-dir="$FERRETDB_HOME" --listen-addr=127.0.0.1:27017 \
+    --debug-addr=127.0.0.1:8088 --telemetry=disable --log-level=warn \
+    >>"$FERRETDB_HOME/ferretdb.log" 2>&1 < /dev/null &)
+  wait_for 60 ferretdb mongo_ping
+  log "ferretdb $FERRETDB_VERSION started (log: $FERRETDB_HOME/ferretdb.log)"
+}
+
 install_packages
 start_postgres
 start_mariadb
 start_redis
 start_rabbitmq
+start_ferretdb
 log "all services up on 127.0.0.1"

@@ -247,7 +247,12 @@ fn inert_findings(config: &Config, policy: &Policy) -> Vec<String> {
     let defaults = if config.enable_default_ignored { protocol.default_ignored() } else { &[] };
     let custom = config.ignored_commands.get(&protocol).map(Vec::as_slice).unwrap_or_default();
     let protected = defaults.iter().copied().chain(custom.iter().map(String::as_str)).find(|prefix| {
-      !prefix.is_empty() && (crate::matcher::starts_with_ignore_case(target, prefix) || crate::matcher::starts_with_ignore_case(bare, prefix))
+      // A MongoDB target and prefix are compared only when they name the same part (both
+      // namespaces, with a `.`, or both commands).
+      let same_part = protocol != Protocol::Mongo || target.contains('.') == prefix.contains('.');
+      !prefix.is_empty()
+        && same_part
+        && (crate::matcher::starts_with_ignore_case(target, prefix) || crate::matcher::starts_with_ignore_case(bare, prefix))
     });
     if let Some(prefix) = protected {
       findings.push(format!("policy {name:?} can never fire: its target {target:?} is protected by the ignored prefix {prefix:?}"));
@@ -466,5 +471,16 @@ mod tests {
     assert!(text.contains("\"res\": drop_connection has no effect on resource"), "{text}");
     assert!(text.contains("\"wide\" and \"narrow\" overlap"), "{text}");
     assert!(!text.contains("\"hdr\" and"), "{text}");
+  }
+
+  #[test]
+  fn mongo_protection_compares_like_parts() {
+    let mut schema = p("schema", Protocol::Mongo, "dropIndexes");
+    schema.error_chance = 1.0;
+    let mut dropbox = p("dropbox", Protocol::Mongo, "dropbox.files");
+    dropbox.error_chance = 1.0;
+    let text = analyze(&config(vec![schema, dropbox])).issues.join("\n");
+    assert!(text.contains("\"schema\" can never fire: its target \"dropIndexes\" is protected by the ignored prefix \"drop\""), "{text}");
+    assert!(!text.contains("\"dropbox\" can never fire"), "{text}");
   }
 }

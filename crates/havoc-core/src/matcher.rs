@@ -4,9 +4,10 @@
 //! byte by byte, and at every `/` the hash so far is looked up among the `prefix/*` and
 //! `prefix*` targets, at the end among the exact targets (pastaay's rule: a prefix matches
 //! on a segment boundary; `/api/*` does not match `/api`, `/api*` does, neither matches
-//! `/apix`). Names (redis commands, queues, topics, mongo commands)
-//! use the same exact table plus a short list of plain prefixes. SQL targets are regexes over
-//! the normalized statement, screened first by one `RegexSet`.
+//! `/apix`). Names (redis commands, queues, topics) use the same exact table plus a short
+//! list of plain prefixes. A MongoDB command arrives as `command db.collection` and a target
+//! names either part (see [`mongo_part`]). SQL targets are regexes over the normalized
+//! statement, screened first by one `RegexSet`.
 
 use std::collections::HashMap;
 
@@ -63,6 +64,9 @@ enum Shape {
   Path { strip_query: bool },
   /// A command, queue or topic name; `prefix*` is a plain prefix.
   Name,
+  /// A MongoDB command, `command db.collection`: a target with a `.` names the namespace,
+  /// any other target the command; `prefix*` is a plain prefix of that part.
+  Mongo,
   /// A regex over the normalized statement.
   Sql,
 }
@@ -73,6 +77,7 @@ impl Shape {
       Protocol::Http => Shape::Path { strip_query: true },
       Protocol::Grpc => Shape::Path { strip_query: false },
       Protocol::Sql => Shape::Sql,
+      Protocol::Mongo => Shape::Mongo,
       _ => Shape::Name,
     }
   }
@@ -149,7 +154,7 @@ impl TargetIndex {
           }
           None => index.insert_exact(target.to_ascii_lowercase(), id),
         },
-        Shape::Name => match target.strip_suffix('*') {
+        Shape::Name | Shape::Mongo => match target.strip_suffix('*') {
           Some(prefix) => index.name_prefixes.push((prefix.to_ascii_lowercase().into(), id)),
           None => index.insert_exact(target.to_ascii_lowercase(), id),
         },
@@ -202,6 +207,7 @@ impl TargetIndex {
         }
       }
       Shape::Name => self.find_name(input, out),
+      Shape::Mongo => self.find_mongo(input, out),
       Shape::Sql => self.find_sql(input, out),
     }
   }
@@ -229,6 +235,22 @@ impl TargetIndex {
     }
     for (prefix, id) in &self.name_prefixes {
       if starts_with_ignore_case(name, prefix) {
+        out.insert(usize::from(*id));
+      }
+    }
+  }
+
+  fn find_mongo(&self, input: &str, out: &mut Matches) {
+    let (command, namespace) = split_mongo(input);
+    if !self.exact.is_empty() {
+      // Commands have no `.` and namespaces always do, so one table serves both parts.
+      collect(&self.exact, fnv1a64_lower(command.as_bytes()), command.as_bytes(), out);
+      if !namespace.is_empty() {
+        collect(&self.exact, fnv1a64_lower(namespace.as_bytes()), namespace.as_bytes(), out);
+      }
+    }
+    for (prefix, id) in &self.name_prefixes {
+      if starts_with_ignore_case(mongo_part(input, prefix), prefix) {
         out.insert(usize::from(*id));
       }
     }
@@ -286,6 +308,25 @@ fn fnv1a64_lower(bytes: &[u8]) -> u64 {
   hasher.finish()
 }
 
+/// A MongoDB command as the interceptor passes it, `command db.collection`, split in two (an
+/// empty namespace when there is none).
+fn split_mongo(input: &str) -> (&str, &str) {
+  input.split_once(' ').unwrap_or((input, ""))
+}
+
+/// The part of a MongoDB command (`command db.collection`) that `key`, a target or an ignored
+/// prefix, is compared with: the namespace when `key` has a `.` (so `orders.*` names a
+/// database's collections), otherwise the command name (so `drop` does not protect a
+/// database called `dropbox`).
+pub fn mongo_part<'a>(input: &'a str, key: &str) -> &'a str {
+  let (command, namespace) = split_mongo(input);
+  if key.contains('.') {
+    namespace
+  } else {
+    command
+  }
+}
+
 /// ASCII case-insensitive `starts_with`.
 pub fn starts_with_ignore_case(haystack: &str, prefix: &str) -> bool {
   haystack.len() >= prefix.len() && haystack.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
@@ -316,6 +357,20 @@ mod tests {
     let mut out = Matches::new();
     index.find(input, &mut out);
     out.iter().collect()
+  }
+
+  #[test]
+  fn mongo_targets_name_the_command_or_the_namespace() {
+    let targets = ["find", "havoc.users", "havoc.*", "find*", "DELETE", "drop*"];
+    assert_eq!(matches(Protocol::Mongo, &targets, "find havoc.users"), [0, 1, 2, 3]);
+    assert_eq!(matches(Protocol::Mongo, &targets, "findAndModify havoc.orders"), [2, 3]);
+    assert_eq!(matches(Protocol::Mongo, &targets, "delete other.users"), [4]);
+    assert_eq!(matches(Protocol::Mongo, &targets, "listCollections havoc."), [2]);
+    assert_eq!(matches(Protocol::Mongo, &targets, "ping"), Vec::<usize>::new());
+    // A target without a `.` never reads the namespace, one with a `.` never the command.
+    assert!(matches(Protocol::Mongo, &targets, "insert dropbox.files").is_empty());
+    assert!(matches(Protocol::Mongo, &["find.*"], "find havoc.users").is_empty());
+    assert_eq!(matches(Protocol::Mongo, &["all"], "insert a.b"), [0]);
   }
 
   #[test]

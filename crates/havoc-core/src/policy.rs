@@ -103,11 +103,15 @@ impl Protocol {
     self != Protocol::Resource
   }
 
-  /// Prefixes protected when `enable_default_ignored` is on (pastaay's built-in list).
+  /// Prefixes protected when `enable_default_ignored` is on (pastaay's built-in list; for
+  /// MongoDB also its handshake, health and authentication commands).
   pub fn default_ignored(self) -> &'static [&'static str] {
     match self {
       Protocol::Sql => &["CREATE", "ALTER", "DROP", "TRUNCATE"],
-      Protocol::Mongo => &["create", "createIndexes", "drop", "collMod"],
+      // pastaay's four schema commands, plus the handshake, health checks and authentication.
+      Protocol::Mongo => {
+        &["create", "createIndexes", "drop", "collMod", "hello", "isMaster", "ping", "saslStart", "saslContinue", "authenticate", "logout"]
+      }
       Protocol::Redis => &["PING", "INFO", "CONFIG"],
       Protocol::Grpc => &["grpc.health.v1.Health"],
       Protocol::Kafka => &["__consumer_offsets", "_schemas", "__transaction_state"],

@@ -211,6 +211,24 @@ mod tests {
   }
 
   #[test]
+  fn mongo_protection_reads_the_command_or_the_namespace() {
+    let set = unique_set("protect-mongo");
+    let p = Policy { name: "m".into(), protocol: Some(Protocol::Mongo), target: "all".into(), error_chance: 1.0, ..Policy::default() };
+    let mut c = config(vec![p]);
+    c.ignored_commands.insert(Protocol::Mongo, vec!["havoc.audit".into()]);
+    set.apply(c).unwrap();
+    let mut h = set.handle(None);
+    for protected in
+      ["createIndexes havoc.users", "drop havoc.users", "dropIndexes havoc.users", "hello admin.", "saslStart admin.", "find havoc.audit"]
+    {
+      assert!(h.decide(Protocol::Mongo, protected, &mut NoHeaders).is_none(), "{protected}");
+    }
+    for faulted in ["find havoc.users", "insert dropbox.files", "find havoc.aud"] {
+      assert!(h.decide(Protocol::Mongo, faulted, &mut NoHeaders).is_some(), "{faulted}");
+    }
+  }
+
+  #[test]
   fn warmup_suppresses_faults() {
     let set = unique_set("warmup");
     let mut p = http("p", "all");

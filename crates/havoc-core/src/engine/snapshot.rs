@@ -150,11 +150,15 @@ impl Snapshot {
   }
 
   /// Whether `target` is protected from faults on `protocol` (default or configured
-  /// prefixes, case-insensitive; a gRPC method's leading `/` is not part of the prefix).
+  /// prefixes, case-insensitive; a gRPC method's leading `/` is not part of the prefix; a
+  /// MongoDB prefix reads the command name, or the namespace when it has a `.`).
   pub fn is_ignored(&self, protocol: Protocol, target: &str) -> bool {
     let prefixes = &self.ignored[protocol.index()];
     if prefixes.is_empty() {
       return false;
+    }
+    if protocol == Protocol::Mongo {
+      return prefixes.iter().any(|p| starts_with_ignore_case(crate::matcher::mongo_part(target, p), p));
     }
     let bare = if protocol == Protocol::Grpc { target.trim_start_matches('/') } else { target };
     prefixes.iter().any(|p| starts_with_ignore_case(target, p) || starts_with_ignore_case(bare, p))
