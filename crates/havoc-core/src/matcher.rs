@@ -243,10 +243,11 @@ impl TargetIndex {
   fn find_mongo(&self, input: &str, out: &mut Matches) {
     let (command, namespace) = split_mongo(input);
     if !self.exact.is_empty() {
-      // Commands have no `.` and namespaces always do, so one table serves both parts.
-      collect(&self.exact, fnv1a64_lower(command.as_bytes()), command.as_bytes(), out);
+      // One table serves both parts: a key with a `.` names a namespace, any other a command
+      // (see [`mongo_part`]), whatever the input's parts look like.
+      collect_where(&self.exact, fnv1a64_lower(command.as_bytes()), command.as_bytes(), out, |key| !key.contains('.'));
       if !namespace.is_empty() {
-        collect(&self.exact, fnv1a64_lower(namespace.as_bytes()), namespace.as_bytes(), out);
+        collect_where(&self.exact, fnv1a64_lower(namespace.as_bytes()), namespace.as_bytes(), out, |key| key.contains('.'));
       }
     }
     for (prefix, id) in &self.name_prefixes {
@@ -270,10 +271,21 @@ impl TargetIndex {
 }
 
 fn collect(table: &HashMap<u64, Vec<(u16, Box<str>)>, PrehashedBuild>, hash: u64, input: &[u8], out: &mut Matches) {
+  collect_where(table, hash, input, out, |_| true);
+}
+
+/// [`collect`], keeping only the keys `keep` accepts.
+fn collect_where(
+  table: &HashMap<u64, Vec<(u16, Box<str>)>, PrehashedBuild>,
+  hash: u64,
+  input: &[u8],
+  out: &mut Matches,
+  keep: impl Fn(&str) -> bool,
+) {
   if let Some(entries) = table.get(&hash) {
     for (id, key) in entries {
       // A hash hit is confirmed against the key: FNV collisions must not match.
-      if key.as_bytes().eq_ignore_ascii_case(input) {
+      if key.as_bytes().eq_ignore_ascii_case(input) && keep(key) {
         out.insert(usize::from(*id));
       }
     }
@@ -367,6 +379,9 @@ mod tests {
     assert_eq!(matches(Protocol::Mongo, &targets, "delete other.users"), [4]);
     assert_eq!(matches(Protocol::Mongo, &targets, "listCollections havoc."), [2]);
     assert_eq!(matches(Protocol::Mongo, &targets, "ping"), Vec::<usize>::new());
+    // A key without a `.` reads the command, even when the namespace looks like it.
+    assert_eq!(matches(Protocol::Mongo, &["find"], "delete find"), Vec::<usize>::new());
+    assert_eq!(matches(Protocol::Mongo, &["a.b"], "a.b c"), Vec::<usize>::new());
     // A target without a `.` never reads the namespace, one with a `.` never the command.
     assert!(matches(Protocol::Mongo, &targets, "insert dropbox.files").is_empty());
     assert!(matches(Protocol::Mongo, &["find.*"], "find havoc.users").is_empty());
