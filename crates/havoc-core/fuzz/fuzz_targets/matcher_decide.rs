@@ -339,6 +339,13 @@ fn targets(policy: &Policy, input: &str) -> bool {
     }
     Protocol::Grpc => path_matches(target, input),
     Protocol::Sql => sql_matches(target, input),
+    Protocol::Mongo => {
+      let part = mongo_part(input, target);
+      match target.strip_suffix('*') {
+        Some(prefix) => starts_ic(part, prefix),
+        None => eq_ic(target, part),
+      }
+    }
     _ => match target.strip_suffix('*') {
       Some(prefix) => starts_ic(input, prefix),
       None => eq_ic(target, input),
@@ -346,11 +353,28 @@ fn targets(policy: &Policy, input: &str) -> bool {
   }
 }
 
+/// A MongoDB command arrives as `command db.collection`: a key with a `.` reads the namespace,
+/// any other key the command.
+fn mongo_part<'a>(input: &'a str, key: &str) -> &'a str {
+  let (command, namespace) = input.split_once(' ').unwrap_or((input, ""));
+  if key.contains('.') {
+    namespace
+  } else {
+    command
+  }
+}
+
 fn ignored(config: &Config, protocol: Protocol, target: &str) -> bool {
   let defaults = if config.enable_default_ignored { protocol.default_ignored() } else { &[] };
   let custom = config.ignored_commands.get(&protocol).map(Vec::as_slice).unwrap_or_default();
   let bare = if protocol == Protocol::Grpc { target.trim_start_matches('/') } else { target };
-  defaults.iter().copied().chain(custom.iter().map(String::as_str)).filter(|p| !p.is_empty()).any(|p| starts_ic(target, p) || starts_ic(bare, p))
+  defaults.iter().copied().chain(custom.iter().map(String::as_str)).filter(|p| !p.is_empty()).any(|p| {
+    if protocol == Protocol::Mongo {
+      starts_ic(mongo_part(target, p), p)
+    } else {
+      starts_ic(target, p) || starts_ic(bare, p)
+    }
+  })
 }
 
 fn expected(config: &Config, protocol: Protocol, target: &str, headers: &[(String, String)]) -> Option<Decision> {
