@@ -161,6 +161,58 @@ test('eachMessage, error: the handler is not called, kafkajs restarts the consum
   t.true(crashes.every((error) => error instanceof Error));
 });
 
+test('kafkajs’s own retry never sees an injected send error: one decision per send, the application retries', async (t) => {
+  const topic = await uniqueTopic('no-internal-retry');
+  const engine = chaosEngine([{ name: 'fail', type: 'kafka', target: topic, error_chance: 1 }]);
+  const producer = await producerOf(t, kafkaClient(engine), { retry: { retries: 5, initialRetryTime: 10 } });
+  await t.throwsAsync(producer.send({ topic, messages: [{ value: 'v' }] }), { instanceOf: KafkaInjectedError });
+  t.is(await faults(engine, 'error'), 1, 'decided once: kafkajs did not retry it');
+});
+
+test('eachMessage: messages fail at random and the consumer still handles each one, exactly once, in order', async (t) => {
+  const topic = await uniqueTopic('each-message-random');
+  const values = Array.from({ length: 150 }, (_, i) => `r${i}`);
+  await produceBare(
+    t,
+    topic,
+    values.map((value) => ({ value })),
+  );
+  const engine = chaosEngine([{ name: 'flaky', type: 'kafka', target: topic, error_chance: 0.1 }]);
+  const seen: string[] = [];
+  const [, group] = await consumerOf(t, kafkaClient(engine), topic, { eachMessage: async ({ message }) => void seen.push(text(message)) });
+  await waitFor(async () => (await committed(group, topic))[0] === values.length, 'every offset to be committed');
+  t.deepEqual(seen, values, 'a failed message is redelivered until handled; what was handled before it is not');
+  t.true((await faults(engine, 'error')) > 0);
+});
+
+test('eachBatch, latency: one wait before the handler, the longest of the batch; every message counted', async (t) => {
+  const topic = await uniqueTopic('each-batch-latency');
+  await produceBare(t, topic, [{ value: 'l0' }, { value: 'l1', headers: { slow: 'yes' } }, { value: 'l2' }]);
+  const engine = chaosEngine([
+    { name: 'slow', type: 'kafka', target: topic, latency_chance: 1, latency_duration: '5ms' },
+    { name: 'slower', type: 'kafka', target: topic, latency_chance: 1, latency_duration: '30ms', match_headers: { slow: 'yes' } },
+  ]);
+  const batches: string[][] = [];
+  const [, group] = await consumerOf(t, kafkaClient(engine), topic, {
+    eachBatch: async ({ batch }) => void batches.push(batch.messages.map(text)),
+  });
+  await waitFor(async () => (await committed(group, topic))[0] === 3, 'every offset to be committed');
+  t.deepEqual(batches.flat(), ['l0', 'l1', 'l2']);
+  t.is(await faults(engine, 'latency'), 3);
+});
+
+test('instrumentKafka: producers and consumers created before it are left alone', async (t) => {
+  const topic = await uniqueTopic('before');
+  const engine = chaosEngine([{ name: 'fail', type: 'kafka', target: topic, error_chance: 1 }]);
+  const kafka = kafkaClient();
+  const early = await producerOf(t, kafka);
+  instrumentKafka(kafka, engine);
+  const late = await producerOf(t, kafka);
+  await early.send({ topic, messages: [{ value: 'early' }] });
+  await t.throwsAsync(late.send({ topic, messages: [{ value: 'late' }] }), { instanceOf: KafkaInjectedError });
+  t.deepEqual(await written(t, topic), ['early']);
+});
+
 test('eachBatch: the handler gets the batch without drops and up to the first error, which is thrown after it; offsets follow', async (t) => {
   const topic = await uniqueTopic('each-batch');
   await produceBare(t, topic, [
