@@ -1,6 +1,7 @@
 // The kafkajs interceptor against a real Kafka broker (KRaft, one node, see .ci/services.sh).
 // What reached the broker is read by a witness client without havoc (fixtures/kafka.ts).
 import { randomUUID } from 'node:crypto';
+import ava from 'ava';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -24,7 +25,8 @@ import {
 import { serverTest } from './fixtures/servers.js';
 
 const test = serverTest('kafka');
-test.after.always(closeWitness);
+// From ava itself: the skipping stand-in `serverTest` returns has no hooks.
+ava.after.always(closeWitness);
 const exporter = new InMemorySpanExporter();
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
