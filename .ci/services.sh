@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (from Debian's packages) and starts, on loopback only, every server the tests use:
-# PostgreSQL, MariaDB, Redis, RabbitMQ and FerretDB (MongoDB wire protocol), each with the known credentials below, plus
+# PostgreSQL, MariaDB, Redis, RabbitMQ, FerretDB (MongoDB wire protocol) and Apache Kafka, each with the known credentials below, plus
 # stress-ng for the sabotage benchmark and chromium (/usr/bin/chromium) for the console's
 # browser tests (__test__/console-browser.spec.ts, driven by playwright-core). Idempotent: what is installed is not reinstalled,
 # what is running is left alone, and nothing is ever stopped.
@@ -10,6 +10,7 @@
 #   HAVOC_REDIS_URL  redis://127.0.0.1:6379
 #   HAVOC_AMQP_URL   amqp://havoc:havoc@127.0.0.1:5672
 #   HAVOC_MONGO_URL  mongodb://127.0.0.1:27017/havoc   (FerretDB 1.24.2 on SQLite, built from the Go module proxy)
+#   HAVOC_KAFKA_BROKERS  127.0.0.1:9092              (Apache Kafka 3.9.1, KRaft, one node, jars from Maven Central)
 set -euo pipefail
 
 log() { echo "[services] $*"; }
@@ -25,7 +26,7 @@ wait_for() { # wait_for <seconds> <description> <command...>
 
 install_packages() {
   local missing=()
-  for pkg in postgresql mariadb-server redis-server rabbitmq-server stress-ng chromium; do
+  for pkg in postgresql mariadb-server redis-server rabbitmq-server stress-ng chromium openjdk-17-jre-headless maven; do
     have_pkg "$pkg" || missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then log "packages present"; return; fi
@@ -129,10 +130,43 @@ start_ferretdb() {
   log "ferretdb $FERRETDB_VERSION started (log: $FERRETDB_HOME/ferretdb.log)"
 }
 
+# Apache Kafka as one KRaft node (broker and controller in one JVM), its jars and their
+# dependencies copied from Maven Central by the small pom in .ci/kafka, cached outside the repo.
+KAFKA_HOME=${HAVOC_KAFKA_HOME:-/var/cache/havoc/kafka}
+kafka_ready() { (cd "$REPO" && node .ci/kafka/ready.cjs 127.0.0.1:9092); }
+fetch_kafka() {
+  if [ -f "$KAFKA_HOME/lib/.complete" ] && cmp -s "$REPO/.ci/kafka/pom.xml" "$KAFKA_HOME/pom.xml"; then return; fi
+  log "fetching Apache Kafka's jars from Maven Central into $KAFKA_HOME/lib"
+  mkdir -p "$KAFKA_HOME"
+  rm -rf "$KAFKA_HOME/lib"
+  cp "$REPO/.ci/kafka/pom.xml" "$KAFKA_HOME/pom.xml"
+  (cd "$KAFKA_HOME" && mvn -q -B dependency:copy-dependencies -DoutputDirectory=lib)
+  touch "$KAFKA_HOME/lib/.complete"
+}
+start_kafka() {
+  if kafka_ready; then log "kafka already running"; return; fi
+  fetch_kafka
+  local data=$KAFKA_HOME/data config=$KAFKA_HOME/server.properties
+  { cat "$REPO/.ci/kafka/server.properties"; echo "log.dirs=$data"; } > "$config"
+  cp "$REPO/.ci/kafka/log4j.properties" "$KAFKA_HOME/log4j.properties"
+  # A KRaft data dir is formatted once, with a cluster id; meta.properties marks it done.
+  if [ ! -f "$data/meta.properties" ]; then
+    local cluster_id; cluster_id=$(java -cp "$KAFKA_HOME/lib/*" kafka.tools.StorageTool random-uuid)
+    java -cp "$KAFKA_HOME/lib/*" -Dlog4j.configuration="file:$KAFKA_HOME/log4j.properties" \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$config" >/dev/null
+  fi
+  (cd "$KAFKA_HOME" && setsid java -Xmx512m -Xms256m -cp "$KAFKA_HOME/lib/*" \
+    -Dlog4j.configuration="file:$KAFKA_HOME/log4j.properties" kafka.Kafka "$config" \
+    >>"$KAFKA_HOME/kafka.log" 2>&1 < /dev/null &)
+  wait_for 120 kafka kafka_ready
+  log "kafka 3.9.1 started (log: $KAFKA_HOME/kafka.log)"
+}
+
 install_packages
 start_postgres
 start_mariadb
 start_redis
 start_rabbitmq
 start_ferretdb
+start_kafka
 log "all services up on 127.0.0.1"

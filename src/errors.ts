@@ -165,3 +165,34 @@ export class InjectedNetworkError extends HavocError {
     this.policy = policy;
   }
 }
+
+/**
+ * havoc failed a kafkajs `send`/`sendBatch` (nothing of it was written), or threw it from a
+ * consumer's `eachMessage`/`eachBatch` in place of the handler. Shaped like kafkajs's own
+ * `KafkaJSProtocolError`: `code` and `type` name a Kafka protocol error, and `retriable` is what
+ * kafkajs reads to decide whether to retry or restart.
+ */
+export class KafkaInjectedError extends HavocError {
+  static {
+    this.prototype.name = 'KafkaInjectedError';
+  }
+
+  /** The Kafka protocol error code: the policy's `error_code`, or `DEFAULT_KAFKA_ERROR_CODE` when it is 0. */
+  readonly code: number;
+  /** The protocol error's name, as kafkajs spells it (`REQUEST_TIMED_OUT`); `KAFKAJS_UNKNOWN_ERROR_CODE` for a code kafkajs does not know. */
+  readonly type: string;
+  /** Whether kafkajs (and a well-behaved application) should retry: kafkajs's own flag for that code. */
+  readonly retriable: boolean;
+  readonly topic: string;
+  /** The policy that injected it. */
+  readonly policy: string;
+
+  constructor(message: string, fields: { code: number; type: string; retriable: boolean; topic: string; policy: string }) {
+    super(message);
+    this.code = fields.code;
+    this.type = fields.type;
+    this.retriable = fields.retriable;
+    this.topic = fields.topic;
+    this.policy = fields.policy;
+  }
+}

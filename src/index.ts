@@ -69,6 +69,8 @@ export { instrumentAmqp, DEFAULT_AMQP_ERROR } from './interceptors/amqp.js';
 export type { AmqpChannel } from './interceptors/amqp.js';
 export { AmqpPublishError } from './errors.js';
 export { instrumentMongo, DEFAULT_MONGO_ERROR_CODE, SUPPORTED_MONGODB_RANGE } from './interceptors/mongo.js';
+export { instrumentKafka, DEFAULT_KAFKA_ERROR_CODE } from './interceptors/kafka.js';
+export { KafkaInjectedError } from './errors.js';
 export { FILE_LAYER, API_LAYER } from './engine.js';
 export type { ApplyLayerOptions, HistoryEntry, LayerState, LeaseState, SetState } from './engine.js';
 export { wrapHandler, httpMiddleware } from './interceptors/http.js';

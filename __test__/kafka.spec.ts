@@ -1,0 +1,432 @@
+// The kafkajs interceptor against a real Kafka broker (KRaft, one node, see .ci/services.sh).
+// What reached the broker is read by a witness client without havoc (fixtures/kafka.ts).
+import { randomUUID } from 'node:crypto';
+import ava from 'ava';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { DEFAULT_KAFKA_ERROR_CODE, HavocError, KafkaInjectedError, instrumentKafka, type Policy } from 'havoc';
+import { chaosEngine, faults } from './fixtures/chaos.js';
+import { config, policy } from './fixtures/policies.js';
+import {
+  closeWitness,
+  committed,
+  consumerOf,
+  highWatermarks,
+  kafkaClient,
+  produceBare,
+  producerOf,
+  uniqueTopic,
+  waitFor,
+  witnessAdmin,
+  written,
+} from './fixtures/kafka.js';
+import { serverTest } from './fixtures/servers.js';
+
+const test = serverTest('kafka');
+// From ava itself: the skipping stand-in `serverTest` returns has no hooks.
+ava.after.always(closeWitness);
+const exporter = new InMemorySpanExporter();
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+
+const text = (message: KafkaMessage): string => message.value?.toString() ?? '';
+
+test('no matching policy: sends pass untouched, return kafkajs metadata, and are counted as passes', async (t) => {
+  const topic = await uniqueTopic('pass');
+  const engine = chaosEngine([{ name: 'other', type: 'kafka', target: 'elsewhere', error_chance: 1 }]);
+  const producer = await producerOf(t, kafkaClient(engine));
+  const metadata = await producer.send({ topic, messages: [{ value: 'a' }, { value: 'b' }] });
+  t.like(metadata, [{ topicName: topic, partition: 0, errorCode: 0, baseOffset: '0' }]);
+  t.deepEqual(await written(t, topic), ['a', 'b']);
+  const decisions = await engine.metrics.decisions.get();
+  t.is(decisions.values.find((v) => v.labels.protocol === 'kafka' && v.labels.outcome === 'pass')?.value, 2, 'one decision per message');
+  t.is(await faults(engine, 'error'), 0);
+});
+
+test('send, error: rejects with a retriable KafkaInjectedError shaped like kafkajs’s, and nothing is written', async (t) => {
+  const [timeouts, corrupt, unknown] = await Promise.all([
+    uniqueTopic('err-default'),
+    uniqueTopic('err-coded'),
+    uniqueTopic('err-unknown'),
+  ]);
+  const engine = chaosEngine([
+    { name: 'timeouts', type: 'kafka', target: timeouts, error_chance: 1 },
+    { name: 'corrupt', type: 'kafka', target: corrupt, error_chance: 1, error_code: 2, error_body: 'injected corruption' },
+    { name: 'unknown', type: 'kafka', target: unknown, error_chance: 1, error_code: 4242 },
+  ]);
+  const producer = await producerOf(t, kafkaClient(engine));
+  const timedOut = await t.throwsAsync(producer.send({ topic: timeouts, messages: [{ value: 'a' }] }), { instanceOf: KafkaInjectedError });
+  t.true(timedOut instanceof HavocError);
+  t.like(timedOut, {
+    name: 'KafkaInjectedError',
+    code: DEFAULT_KAFKA_ERROR_CODE,
+    type: 'REQUEST_TIMED_OUT',
+    retriable: true,
+    topic: timeouts,
+  });
+  t.is(timedOut.message, 'The request timed out');
+  t.is(timedOut.policy, 'timeouts');
+  const corrupted = await t.throwsAsync(producer.send({ topic: corrupt, messages: [{ value: 'b' }] }), { instanceOf: KafkaInjectedError });
+  t.like(corrupted, { code: 2, type: 'CORRUPT_MESSAGE', retriable: true, message: 'injected corruption' });
+  const strange = await t.throwsAsync(producer.send({ topic: unknown, messages: [{ value: 'c' }] }), { instanceOf: KafkaInjectedError });
+  t.like(strange, { code: 4242, type: 'KAFKAJS_UNKNOWN_ERROR_CODE', retriable: false });
+  for (const topic of [timeouts, corrupt, unknown]) t.deepEqual(await highWatermarks(topic), [0], `nothing reached ${topic}`);
+  t.is(await faults(engine, 'error'), 3);
+});
+
+test('send, latency: the send waits, then writes; drop: the message is not written and the promise resolves to the rest’s metadata, [] for none', async (t) => {
+  const topic = await uniqueTopic('latency-drop');
+  const engine = chaosEngine([
+    { name: 'slow', type: 'kafka', target: topic, latency_chance: 1, latency_duration: '20ms' },
+    { name: 'lose', type: 'kafka', target: topic, drop_connection: true, match_headers: { fate: 'drop' } },
+  ]);
+  const producer = await producerOf(t, kafkaClient(engine));
+  t.like(await producer.send({ topic, messages: [{ value: 'kept-1' }] }), [{ topicName: topic, partition: 0, baseOffset: '0' }]);
+  t.is(await faults(engine, 'latency', 'slow'), 1);
+  t.deepEqual(await producer.send({ topic, messages: [{ value: 'lost-1', headers: { fate: 'drop' } }] }), []);
+  const mixed = await producer.send({
+    topic,
+    messages: [{ value: 'lost-2', headers: { fate: 'drop' } }, { value: 'kept-2' }, { value: 'lost-3', headers: { fate: 'drop' } }],
+  });
+  t.like(mixed, [{ topicName: topic, partition: 0, errorCode: 0, baseOffset: '1' }], 'the metadata of the one message written');
+  t.deepEqual(await written(t, topic), ['kept-1', 'kept-2']);
+  t.is(await faults(engine, 'drop', 'lose'), 3);
+});
+
+test('sendBatch: each message decided by its topic; an error fails the whole batch, a drop leaves out only its message', async (t) => {
+  const [calm, broken] = await Promise.all([uniqueTopic('batch-calm'), uniqueTopic('batch-broken')]);
+  const engine = chaosEngine([
+    { name: 'broken', type: 'kafka', target: broken, error_chance: 1, match_headers: { fail: 'yes' } },
+    { name: 'lossy', type: 'kafka', target: broken, drop_connection: true, match_headers: { fail: 'no' } },
+  ]);
+  const producer = await producerOf(t, kafkaClient(engine));
+  const failing = producer.sendBatch({
+    topicMessages: [
+      { topic: calm, messages: [{ value: 'c1' }] },
+      { topic: broken, messages: [{ value: 'b1', headers: { fail: 'yes' } }] },
+    ],
+  });
+  t.like(await t.throwsAsync(failing, { instanceOf: KafkaInjectedError }), { topic: broken, policy: 'broken' });
+  t.deepEqual(await highWatermarks(calm), [0], 'the calm topic got nothing of the failed batch either');
+  const metadata = await producer.sendBatch({
+    topicMessages: [
+      { topic: calm, messages: [{ value: 'c2' }] },
+      { topic: broken, messages: [{ value: 'b2', headers: { fail: 'no' } }, { value: 'b3' }] },
+    ],
+  });
+  t.deepEqual(metadata.map((m) => [m.topicName, m.baseOffset]).sort(), [
+    [broken, '0'],
+    [calm, '0'],
+  ]);
+  t.deepEqual(await written(t, calm), ['c2']);
+  t.deepEqual(await written(t, broken), ['b3']);
+  t.is(await faults(engine, 'drop'), 1);
+  t.is(await faults(engine, 'error'), 1);
+});
+
+test('eachMessage: latency runs the handler after it; a drop skips the handler and commits its offset', async (t) => {
+  const topic = await uniqueTopic('each-message');
+  await produceBare(t, topic, [
+    { value: 'm0' },
+    { value: 'm1', headers: { fate: 'drop' } },
+    { value: 'm2' },
+    { value: 'm3', headers: { fate: 'drop' } },
+  ]);
+  const engine = chaosEngine([
+    { name: 'slow', type: 'kafka', target: topic, latency_chance: 1, latency_duration: '5ms' },
+    { name: 'lose', type: 'kafka', target: topic, drop_connection: true, match_headers: { fate: 'drop' } },
+  ]);
+  const seen: string[] = [];
+  const [, group] = await consumerOf(t, kafkaClient(engine), topic, { eachMessage: async ({ message }) => void seen.push(text(message)) });
+  await waitFor(async () => (await committed(group, topic))[0] === 4, 'every offset to be committed');
+  t.deepEqual(seen, ['m0', 'm2']);
+  t.is(await faults(engine, 'drop', 'lose'), 2);
+  t.is(await faults(engine, 'latency'), 4, 'a dropped message waited too (its latency counted under the dropping policy)');
+});
+
+test('eachMessage, error: the handler is not called, kafkajs restarts the consumer and redelivers; each delivery decided anew', async (t) => {
+  const topic = await uniqueTopic('each-message-error');
+  await produceBare(t, topic, [{ value: 'm0' }, { value: 'm1', headers: { fate: 'fail' } }, { value: 'm2' }]);
+  const engine = chaosEngine([{ name: 'fail', type: 'kafka', target: topic, error_chance: 1, match_headers: { fate: 'fail' } }]);
+  const seen: string[] = [];
+  const kafka = kafkaClient(engine);
+  const [consumer, group] = await consumerOf(t, kafka, topic, { eachMessage: async ({ message }) => void seen.push(text(message)) });
+  const crashes: unknown[] = [];
+  consumer.on(consumer.events.CRASH, (event) => crashes.push(event.payload.error));
+  // The first delivery of m1 fails; then the policy is lifted and a later one gets through.
+  await waitFor(async () => (await faults(engine, 'error')) >= 1, 'the injected error');
+  engine.update({ ...engine.config(), policies: [] });
+  await waitFor(async () => (await committed(group, topic))[0] === 3, 'every offset to be committed');
+  t.deepEqual(seen, ['m0', 'm1', 'm2'], 'm0 was not redelivered: its offset was committed before the error');
+  t.true(crashes.every((error) => error instanceof Error));
+});
+
+test('kafkajs’s own retry never sees an injected send error: one decision per send, the application retries', async (t) => {
+  const topic = await uniqueTopic('no-internal-retry');
+  const engine = chaosEngine([{ name: 'fail', type: 'kafka', target: topic, error_chance: 1 }]);
+  const producer = await producerOf(t, kafkaClient(engine), { retry: { retries: 5, initialRetryTime: 10 } });
+  await t.throwsAsync(producer.send({ topic, messages: [{ value: 'v' }] }), { instanceOf: KafkaInjectedError });
+  t.is(await faults(engine, 'error'), 1, 'decided once: kafkajs did not retry it');
+});
+
+test('eachMessage: messages fail at random and the consumer still handles each one, exactly once, in order', async (t) => {
+  const topic = await uniqueTopic('each-message-random');
+  const values = Array.from({ length: 150 }, (_, i) => `r${i}`);
+  await produceBare(
+    t,
+    topic,
+    values.map((value) => ({ value })),
+  );
+  const engine = chaosEngine([{ name: 'flaky', type: 'kafka', target: topic, error_chance: 0.1 }]);
+  const seen: string[] = [];
+  const [, group] = await consumerOf(t, kafkaClient(engine), topic, { eachMessage: async ({ message }) => void seen.push(text(message)) });
+  await waitFor(async () => (await committed(group, topic))[0] === values.length, 'every offset to be committed');
+  t.deepEqual(seen, values, 'a failed message is redelivered until handled; what was handled before it is not');
+  t.true((await faults(engine, 'error')) > 0);
+});
+
+test('eachBatch, latency: one wait before the handler, the longest of the batch; every message counted', async (t) => {
+  const topic = await uniqueTopic('each-batch-latency');
+  await produceBare(t, topic, [{ value: 'l0' }, { value: 'l1', headers: { slow: 'yes' } }, { value: 'l2' }]);
+  const engine = chaosEngine([
+    { name: 'slow', type: 'kafka', target: topic, latency_chance: 1, latency_duration: '5ms' },
+    { name: 'slower', type: 'kafka', target: topic, latency_chance: 1, latency_duration: '30ms', match_headers: { slow: 'yes' } },
+  ]);
+  const batches: string[][] = [];
+  const [, group] = await consumerOf(t, kafkaClient(engine), topic, {
+    eachBatch: async ({ batch }) => void batches.push(batch.messages.map(text)),
+  });
+  await waitFor(async () => (await committed(group, topic))[0] === 3, 'every offset to be committed');
+  t.deepEqual(batches.flat(), ['l0', 'l1', 'l2']);
+  t.is(await faults(engine, 'latency'), 3);
+});
+
+test('instrumentKafka: producers and consumers created before it are left alone', async (t) => {
+  const topic = await uniqueTopic('before');
+  const engine = chaosEngine([{ name: 'fail', type: 'kafka', target: topic, error_chance: 1 }]);
+  const kafka = kafkaClient();
+  const early = await producerOf(t, kafka);
+  instrumentKafka(kafka, engine);
+  const late = await producerOf(t, kafka);
+  await early.send({ topic, messages: [{ value: 'early' }] });
+  await t.throwsAsync(late.send({ topic, messages: [{ value: 'late' }] }), { instanceOf: KafkaInjectedError });
+  t.deepEqual(await written(t, topic), ['early']);
+});
+
+test('eachBatch: the handler gets the batch without drops and up to the first error, which is thrown after it; offsets follow', async (t) => {
+  const topic = await uniqueTopic('each-batch');
+  await produceBare(t, topic, [
+    { value: 'b0' },
+    { value: 'b1', headers: { fate: 'drop' } },
+    { value: 'b2' },
+    { value: 'b3', headers: { fate: 'fail' } },
+    { value: 'b4' },
+    { value: 'b5', headers: { fate: 'drop' } },
+  ]);
+  const engine = chaosEngine([
+    { name: 'lose', type: 'kafka', target: topic, drop_connection: true, match_headers: { fate: 'drop' } },
+    { name: 'fail', type: 'kafka', target: topic, error_chance: 1, match_headers: { fate: 'fail' } },
+  ]);
+  const batches: string[][] = [];
+  const [, group] = await consumerOf(t, kafkaClient(engine), topic, {
+    eachBatch: async ({ batch }) => {
+      batches.push(batch.messages.map(text));
+      // kafkajs holds the policy's error back until the handler has returned: lift it then.
+      if (batches.length === 1) engine.update({ ...engine.config(), policies: [engine.policies()[0]!] });
+    },
+  });
+  await waitFor(async () => (await committed(group, topic))[0] === 6, 'every offset to be committed');
+  t.deepEqual(batches[0], ['b0', 'b2'], 'the first batch stops before the errored message, without the drop');
+  t.deepEqual(batches.at(-1), ['b3', 'b4'], 'redelivered from the errored message on; the last drop left out and resolved');
+  t.deepEqual(batches.flat(), ['b0', 'b2', 'b3', 'b4'], 'the prefix before the error was resolved: not redelivered');
+  t.is(await faults(engine, 'drop', 'lose'), 2);
+  t.is(await faults(engine, 'error', 'fail'), 1);
+});
+
+test('eachBatch without auto-resolve: drops after what the handler resolved are resolved; all dropped skips the handler', async (t) => {
+  const topic = await uniqueTopic('each-batch-manual');
+  await produceBare(t, topic, [{ value: 'x0' }, { value: 'x1', headers: { fate: 'drop' } }]);
+  const engine = chaosEngine([{ name: 'lose', type: 'kafka', target: topic, drop_connection: true, match_headers: { fate: 'drop' } }]);
+  const batches: string[][] = [];
+  const [, group] = await consumerOf(t, kafkaClient(engine), topic, {
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset }) => {
+      batches.push(batch.messages.map(text));
+      for (const message of batch.messages) resolveOffset(message.offset);
+    },
+  });
+  await waitFor(async () => (await committed(group, topic))[0] === 2, 'both offsets to be committed');
+  await produceBare(t, topic, [{ value: 'x2', headers: { fate: 'drop' } }]);
+  await waitFor(async () => (await committed(group, topic))[0] === 3, 'the all-dropped batch to be committed');
+  t.deepEqual(batches, [['x0']]);
+  t.is(await faults(engine, 'drop'), 2);
+});
+
+test('transactions: send may be delayed, failed or dropped; commit, abort and sendOffsets are never decided', async (t) => {
+  const topic = await uniqueTopic('tx');
+  const engine = chaosEngine([
+    { name: 'slow', type: 'kafka', target: topic, latency_chance: 1, latency_duration: '5ms' },
+    { name: 'lose', type: 'kafka', target: topic, drop_connection: true, match_headers: { fate: 'drop' } },
+    { name: 'fail', type: 'kafka', target: topic, error_chance: 1, match_headers: { fate: 'fail' } },
+  ]);
+  const producer = await producerOf(t, kafkaClient(engine), {
+    transactionalId: `spec-tx-${process.pid}`,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+  const committedTx = await producer.transaction();
+  await committedTx.send({ topic, messages: [{ value: 't1' }] });
+  t.deepEqual(await committedTx.send({ topic, messages: [{ value: 't2', headers: { fate: 'drop' } }] }), []);
+  await committedTx.sendOffsets({
+    consumerGroupId: `spec-tx-group-${process.pid}`,
+    topics: [{ topic, partitions: [{ partition: 0, offset: '0' }] }],
+  });
+  await committedTx.commit();
+  const abortedTx = await producer.transaction();
+  await abortedTx.send({ topic, messages: [{ value: 't3' }] });
+  await t.throwsAsync(abortedTx.send({ topic, messages: [{ value: 't4', headers: { fate: 'fail' } }] }), {
+    instanceOf: KafkaInjectedError,
+  });
+  await abortedTx.abort();
+  // A transaction whose every send was dropped commits nothing, and that is fine.
+  const emptyTx = await producer.transaction();
+  await emptyTx.send({ topic, messages: [{ value: 't5', headers: { fate: 'drop' } }] });
+  await emptyTx.commit();
+  t.deepEqual(await written(t, topic), ['t1'], 'only the committed transaction’s written message');
+  const decisions = await engine.metrics.decisions.get();
+  const total = decisions.values.filter((v) => v.labels.protocol === 'kafka').reduce((sum, v) => sum + v.value, 0);
+  t.is(total, 5, 'one decision per message sent, none for sendOffsets, commit or abort');
+  t.is(await faults(engine, 'drop'), 2);
+  t.is(await faults(engine, 'error'), 1);
+});
+
+test('protected by default: _schemas, __consumer_offsets and __transaction_state (prefixes); ignored_commands adds more', async (t) => {
+  const schemas = `_schemas-spec-${randomUUID().slice(0, 8)}`;
+  const ignored = await uniqueTopic('ignored');
+  const faulted = await uniqueTopic('faulted');
+  await (await witnessAdmin()).createTopics({ topics: [{ topic: schemas }], waitForLeaders: true });
+  const everything = [{ name: 'everything', type: 'kafka', target: 'all', error_chance: 1 }];
+  const engine = chaosEngine(everything, { ignored_commands: { kafka: ['spec-ignored-'] } });
+  const producer = await producerOf(t, kafkaClient(engine));
+  await producer.send({ topic: schemas, messages: [{ value: 's' }] });
+  await producer.send({ topic: ignored, messages: [{ value: 'i' }] });
+  await t.throwsAsync(producer.send({ topic: faulted, messages: [{ value: 'f' }] }), { instanceOf: KafkaInjectedError });
+  t.is(engine.decide('kafka', '__consumer_offsets'), null);
+  t.is(engine.decide('kafka', '__transaction_state'), null);
+  t.is(await faults(engine, 'error'), 1);
+  // Without the default protection the same policy faults _schemas; the application's own list still holds.
+  const open = chaosEngine(everything, { enable_default_ignored: false, ignored_commands: { kafka: ['spec-ignored-'] } });
+  const bare = await producerOf(t, kafkaClient(open));
+  await t.throwsAsync(bare.send({ topic: schemas, messages: [{ value: 's' }] }), { instanceOf: KafkaInjectedError });
+  await bare.send({ topic: ignored, messages: [{ value: 'i' }] });
+  t.deepEqual(await written(t, schemas), ['s']);
+});
+
+test('targets and match_headers: an exact topic, a `prefix*`, and headers given as strings or Buffers, any case of name', async (t) => {
+  const [orders, ordersEu, payments] = await Promise.all([uniqueTopic('orders'), uniqueTopic('orders'), uniqueTopic('payments')]);
+  const engine = chaosEngine([]);
+  const producer = await producerOf(t, kafkaClient(engine));
+  const fails = async (topic: string, headers?: Record<string, string | Buffer>): Promise<boolean> =>
+    producer.send({ topic, messages: [{ value: 'v', ...(headers && { headers }) }] }).then(
+      () => false,
+      (error: unknown) => error instanceof KafkaInjectedError,
+    );
+  const only = (fields: Partial<Policy>): void => engine.update(config(policy({ name: 'only', type: 'kafka', errorChance: 1, ...fields })));
+  only({ target: orders });
+  t.deepEqual([await fails(orders), await fails(ordersEu), await fails(payments)], [true, false, false]);
+  only({ target: 'spec-orders-*' });
+  t.deepEqual([await fails(orders), await fails(ordersEu), await fails(payments)], [true, true, false]);
+  only({ target: 'all', matchHeaders: { tenant: 'blue' } });
+  t.true(await fails(payments, { tenant: 'blue' }));
+  t.true(await fails(payments, { Tenant: Buffer.from('blue') }));
+  t.false(await fails(payments, { tenant: 'green' }));
+  t.false(await fails(payments));
+  // On the way in, kafkajs gives the headers as Buffers.
+  only({ target: payments, dropConnection: true, matchHeaders: { tenant: 'blue' } });
+  const seen: string[] = [];
+  await produceBare(t, payments, [
+    { value: 'blue-in', headers: { tenant: 'blue' } },
+    { value: 'green-in', headers: { tenant: 'green' } },
+  ]);
+  const high = (await highWatermarks(payments))[0]!;
+  const [, group] = await consumerOf(t, kafkaClient(engine), payments, {
+    eachMessage: async ({ message }) => void seen.push(text(message)),
+  });
+  await waitFor(async () => (await committed(group, payments))[0] === high, 'the consumer to reach the end');
+  t.false(seen.includes('blue-in'));
+  t.true(seen.includes('green-in'));
+});
+
+test('metrics and span events: each fault counted and added to the active span', async (t) => {
+  const topic = await uniqueTopic('span');
+  const engine = chaosEngine([
+    { name: 'slow-fail', type: 'kafka', target: topic, latency_chance: 1, latency_duration: '5ms', error_chance: 1, error_code: 6 },
+  ]);
+  const producer = await producerOf(t, kafkaClient(engine));
+  exporter.reset();
+  await trace.getTracer('app').startActiveSpan('publish', async (span) => {
+    const error = await t.throwsAsync(producer.send({ topic, messages: [{ value: 'v' }] }), { instanceOf: KafkaInjectedError });
+    t.like(error, { type: 'NOT_LEADER_FOR_PARTITION', retriable: true });
+    span.end();
+  });
+  t.deepEqual(
+    exporter.getFinishedSpans()[0]?.events.map((e) => [e.name, e.attributes]),
+    [
+      ['havoc.kafka.latency', { 'havoc.policy': 'slow-fail', 'havoc.target': topic, 'havoc.latency_ms': 5 }],
+      ['havoc.kafka.error', { 'havoc.policy': 'slow-fail', 'havoc.target': topic, 'havoc.error_code': 6 }],
+    ],
+  );
+  t.is(await faults(engine, 'latency', 'slow-fail'), 1);
+  t.is(await faults(engine, 'error', 'slow-fail'), 1);
+});
+
+test('instrumentKafka: refuses what is not a Kafka instance; instrumenting twice changes nothing', async (t) => {
+  const topic = await uniqueTopic('twice');
+  const engine = chaosEngine([{ name: 'once', type: 'kafka', target: topic, latency_chance: 1, latency_duration: 1 }]);
+  t.throws(() => instrumentKafka({} as Kafka, engine), { instanceOf: HavocError, message: /expects a Kafka instance/ });
+  const kafka = kafkaClient();
+  t.is(instrumentKafka(instrumentKafka(kafka, engine), engine), kafka);
+  const producer = await producerOf(t, kafka);
+  await producer.send({ topic, messages: [{ value: 'v' }] });
+  t.is(await faults(engine, 'latency', 'once'), 1, 'decided once, not once per instrumentation');
+});
+
+test('invariant: 2,000 messages under 30% send errors, retried by the application, arrive exactly once each, minus the counted drops', async (t) => {
+  const topic = await uniqueTopic('invariant', 3);
+  const engine = chaosEngine([
+    { name: 'flaky', type: 'kafka', target: topic, error_chance: 0.3 },
+    { name: 'lossy', type: 'kafka', target: topic, error_chance: 0.02, drop_connection: true },
+  ]);
+  const producer = await producerOf(t, kafkaClient(engine));
+  const ids = Array.from({ length: 2000 }, (_, i) => `m-${i}`);
+  const dropped = new Set<string>();
+  let injected = 0;
+  // The application's retry loop: kafkajs's own retry never sees an injected error.
+  const sendWithRetries = async (id: string): Promise<void> => {
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      try {
+        const metadata = await producer.send({ topic, messages: [{ key: id, value: id }] });
+        if (metadata.length === 0) dropped.add(id);
+        return;
+      } catch (error) {
+        if (!(error instanceof KafkaInjectedError) || !error.retriable) throw error;
+        injected += 1;
+      }
+    }
+    throw new Error(`${id} failed 100 times`);
+  };
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      while (next < ids.length) await sendWithRetries(ids[next++]!);
+    }),
+  );
+  const received = await written(t, topic);
+  t.is(received.length, new Set(received).size, 'no duplicates');
+  t.deepEqual([...received].sort(), ids.filter((id) => !dropped.has(id)).sort());
+  t.is(dropped.size, await faults(engine, 'drop'), 'every missing message is a counted drop');
+  t.is(injected, await faults(engine, 'error'));
+  t.true(injected > 400 && dropped.size > 0, `errors ${injected}, drops ${dropped.size}`);
+});
