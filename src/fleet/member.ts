@@ -152,10 +152,17 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     if (record.config === null) {
       engine.removeLayer(FLEET_LAYER);
     } else {
-      const config = parseConfig(record.config, { format: record.format, source: `fleet set ${record.version}` });
+      const source = `fleet set ${record.version}`;
+      const config = parseConfig(record.config, { format: record.format, source });
       const ttlMs = leaseOf(record, pttl);
-      if (ttlMs === undefined) engine.applyLayer(FLEET_LAYER, config);
-      else applyLeased(config, ttlMs);
+      try {
+        if (ttlMs === undefined) engine.applyLayer(FLEET_LAYER, config);
+        else applyLeased(config, ttlMs);
+      } catch (error) {
+        // Refused against this member's other layers: say which set.
+        if (error instanceof ConfigError && error.source === undefined) throw new ConfigError(error.issues, source);
+        throw error;
+      }
     }
     applied = { version: record.version, id: record.id };
     rejected = null;
