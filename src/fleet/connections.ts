@@ -42,11 +42,27 @@ export function openConnection(redis: FleetRedis, options: Partial<RedisOptions>
  * The connection a one-off command (publish, renew, status) uses, and how to let it go:
  * the application's client when it is not instrumented, else a duplicate, else a URL's own.
  */
-export function commandConnection(redis: FleetRedis): { connection: FleetConnection; release(): Promise<void> } {
-  if (isClient(redis) && !isIoredisInstrumented(redis)) return { connection: redis, release: async () => {} };
-  const connection = openConnection(redis, { maxRetriesPerRequest: 2 });
+export function commandConnection(redis: FleetRedis): {
+  connection: FleetConnection;
+  /** Why the connection could not be made, when it was not. */
+  connectError(): Error | undefined;
+  release(): Promise<void>;
+} {
+  if (isClient(redis) && !isIoredisInstrumented(redis))
+    return { connection: redis, connectError: () => undefined, release: async () => {} };
+  // A one-off command fails after a few attempts rather than waiting for Redis forever.
+  const connection = openConnection(redis, {
+    maxRetriesPerRequest: 1,
+    connectTimeout: 5000,
+    retryStrategy: (times) => (times > 3 ? null : 100 * times),
+  });
+  // Failures reach the caller through the command's promise; the event only says why it could not connect.
+  let lastError: Error | undefined;
+  connection.on('error', (error: Error) => (lastError = error));
+  connection.on('ready', () => (lastError = undefined));
   return {
     connection,
+    connectError: () => (connection.status === 'ready' ? undefined : lastError),
     async release() {
       await connection.quit().catch(() => connection.disconnect());
     },

@@ -73,13 +73,27 @@ function configText(config: Config | string | null, options: PublishFleetOptions
   return { config: JSON.stringify(config), format: 'json' };
 }
 
+/** Where a command went, for errors: the URL without its password, or the client's. */
+function describe(redis: FleetRedis): string {
+  if (typeof redis !== 'string') return 'through the given client';
+  try {
+    const parsed = new URL(redis);
+    if (parsed.password !== '') parsed.password = '***';
+    return `at ${parsed.toString()}`;
+  } catch {
+    return `at ${redis}`;
+  }
+}
+
 async function withConnection<T>(redis: FleetRedis, work: (connection: FleetConnection) => Promise<T>): Promise<T> {
-  const { connection, release } = commandConnection(redis);
+  const { connection, connectError, release } = commandConnection(redis);
   try {
     return await work(connection);
   } catch (error) {
     if (error instanceof FleetError || error instanceof ConfigError) throw error;
-    throw new FleetError(`Redis refused the fleet command: ${(error as Error).message}`, { cause: error });
+    const unreachable = connectError();
+    if (unreachable !== undefined) throw new FleetError(`cannot reach Redis ${describe(redis)}: ${unreachable.message}`, { cause: error });
+    throw new FleetError(`fleet command failed on Redis ${describe(redis)}: ${(error as Error).message}`, { cause: error });
   } finally {
     await release();
   }
