@@ -95,6 +95,8 @@ function segmentBit(path: string): number {
 export const FILE_LAYER = 'file';
 /** The layer the control plane's `PUT /havoc/policies` writes. */
 export const API_LAYER = 'api';
+/** The layer a fleet member (`joinFleet`) writes from the set published on its Redis channel. */
+export const FLEET_LAYER = 'fleet';
 
 /** A time limit on a layer, after which it reverts by itself. */
 export interface LeaseState {

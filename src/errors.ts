@@ -196,3 +196,30 @@ export class KafkaInjectedError extends HavocError {
     this.policy = fields.policy;
   }
 }
+
+/** A fleet operation failed: a publish or renewal that Redis refused, or bad fleet options. */
+export class FleetError extends HavocError {
+  static {
+    this.prototype.name = 'FleetError';
+  }
+}
+
+/** Why a fleet member refused a set: its configuration, its signature, or a record that is not one. */
+export type FleetRejectionReason = 'config' | 'unsigned' | 'signature' | 'malformed';
+
+/** A fleet member refused a published set (or a message); its last good set keeps running. */
+export class FleetRejectionError extends HavocError {
+  static {
+    this.prototype.name = 'FleetRejectionError';
+  }
+
+  readonly reason: FleetRejectionReason;
+  /** The version of the refused set, when the record named one. */
+  declare readonly version?: number;
+
+  constructor(reason: FleetRejectionReason, message: string, version?: number, options?: ErrorOptions) {
+    super(message, options);
+    this.reason = reason;
+    if (version !== undefined) this.version = version;
+  }
+}

@@ -9,7 +9,8 @@ export type { RiskReport, RiskStatus } from './guard.js';
 export { fnv1a64, policyHash } from './hash.js';
 export { normalizeSql, fingerprintSql } from './sql.js';
 export { parseConfig, loadConfig, validateConfig } from './config.js';
-export { HavocError, ConfigError } from './errors.js';
+export { HavocError, ConfigError, FleetError, FleetRejectionError } from './errors.js';
+export type { FleetRejectionReason } from './errors.js';
 export type { ConfigIssue } from './errors.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { PROTOCOLS } from './types.js';
@@ -71,7 +72,7 @@ export { AmqpPublishError } from './errors.js';
 export { instrumentMongo, DEFAULT_MONGO_ERROR_CODE, SUPPORTED_MONGODB_RANGE } from './interceptors/mongo.js';
 export { instrumentKafka, DEFAULT_KAFKA_ERROR_CODE } from './interceptors/kafka.js';
 export { KafkaInjectedError } from './errors.js';
-export { FILE_LAYER, API_LAYER } from './engine.js';
+export { FILE_LAYER, API_LAYER, FLEET_LAYER } from './engine.js';
 export type { ApplyLayerOptions, HistoryEntry, LayerState, LeaseState, SetState } from './engine.js';
 export { wrapHandler, httpMiddleware } from './interceptors/http.js';
 export { fastifyPlugin } from './interceptors/fastify.js';
@@ -82,3 +83,14 @@ export { watchConfig } from './watch.js';
 export type { ConfigWatcher, WatchOptions } from './watch.js';
 export { startControlPlane, MAX_BODY_BYTES } from './control-plane.js';
 export type { ControlPlane, ControlPlaneOptions } from './control-plane.js';
+export { joinFleet, publishFleet, renewFleet, fleetSet, fleetMembers, DEFAULT_CHANNEL as DEFAULT_FLEET_CHANNEL } from './fleet/index.js';
+export type {
+  FleetAck,
+  FleetMember,
+  FleetMemberStatus,
+  FleetRecord,
+  FleetRedis,
+  JoinFleetOptions,
+  PublishFleetOptions,
+  RenewFleetOptions,
+} from './fleet/index.js';

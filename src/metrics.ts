@@ -26,6 +26,9 @@ export interface HavocMetrics {
   sabotageCpuThreads: Gauge;
   sabotageRamBytes: Gauge;
   sabotageTransitions: Counter<'kind' | 'event'>;
+  fleetVersionApplied: Gauge<'channel'>;
+  fleetConnected: Gauge<'channel'>;
+  fleetRejections: Counter<'channel' | 'reason'>;
   /**
    * Counts one `havoc_decisions_total{outcome="pass"}`: a plain addition, folded into the
    * counter when it is collected, because a labelled `inc()` costs as much as the decision.
@@ -120,6 +123,9 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
       this.set(sabotageTotals().ramBytes);
     }),
     sabotageTransitions: sabotageCounter(registry),
+    fleetVersionApplied: gauge('havoc_fleet_version_applied', 'Version of the fleet set in force (0: none yet)', ['channel']),
+    fleetConnected: gauge('havoc_fleet_connected', '1 while the fleet member is connected to Redis', ['channel']),
+    fleetRejections: counter('havoc_fleet_rejections_total', 'Fleet sets or messages a member refused, by reason', ['channel', 'reason']),
     ...breakerMetrics(registers, breakers),
     watchLimiter(name, read) {
       limiters.set(name, read);

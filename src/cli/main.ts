@@ -1,7 +1,8 @@
 /**
  * The `havoc` command line (bin/havoc.js runs `main`). One file per command group:
  * config-commands (validate, plan), control-commands (apply, diff, remove, halt, resume,
- * rollback, renew, status, attack), run (scenarios with an SLO probe) and demo; client.ts
+ * rollback, renew, status, attack), fleet-commands (fleet apply, renew, halt, status over Redis),
+ * run (scenarios with an SLO probe) and demo; client.ts
  * reaches the control plane, output.ts holds exit codes, colour and tables.
  */
 import { Command, CommanderError } from 'commander';
@@ -10,6 +11,7 @@ import { serviceOptions } from './client.js';
 import { registerConfigCommands } from './config-commands.js';
 import { registerControlCommands } from './control-commands.js';
 import { registerDemo } from './demo.js';
+import { registerFleetCommands } from './fleet-commands.js';
 import { CliError, EXIT, colourEnabled } from './output.js';
 import { registerRun } from './run.js';
 
@@ -26,7 +28,7 @@ export function program(): Command {
       'after',
       `
 Environment: HAVOC_URL (control plane, default http://127.0.0.1:9090), HAVOC_TOKEN (its token,
-sent as a header), NO_COLOR (no colour).
+sent as a header), HAVOC_FLEET_REDIS and HAVOC_FLEET_SECRET (havoc fleet), NO_COLOR (no colour).
 Exit codes: 0 ok; 1 invalid input, usage error, or control plane unreachable or refusing;
 2 an SLO breached or a plan over its risk limit.
 
@@ -36,6 +38,7 @@ Example:
   serviceOptions(root);
   registerConfigCommands(root);
   registerControlCommands(root);
+  registerFleetCommands(root);
   registerRun(root);
   registerDemo(root);
   root.commands.forEach((command) => command.showHelpAfterError('(add --help for usage)'));

@@ -48,6 +48,11 @@ export const DEFAULT_REDIS_ERROR = 'LOADING Redis is loading the dataset in memo
 
 const instrumented = new WeakSet<object>();
 
+/** Whether `client` was instrumented by {@link instrumentIoredis} (fleet control never sends through one). */
+export function isIoredisInstrumented(client: object): boolean {
+  return instrumented.has(client);
+}
+
 /** Instruments an ioredis client in place and returns it. Instrumenting twice changes nothing. */
 export function instrumentIoredis<T extends Redis>(client: T, engine: Engine): T {
   const internals = client as unknown as RedisInternals;

@@ -1,0 +1,216 @@
+// Fleet control in one process against the real Redis: signatures (wrong, missing), forged and
+// garbage messages and key values (a clear rejection, the last good set stays), a bad config
+// written by another publisher (the member's ConfigError in the ack), the application's client
+// instrumented with a `redis` policy that fails every command (havoc's own connections do not
+// care), leases, metrics and bad options.
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import {
+  Engine,
+  FLEET_LAYER,
+  FleetError,
+  fleetMembers,
+  fleetSet,
+  instrumentIoredis,
+  joinFleet,
+  parseConfig,
+  publishFleet,
+  renewFleet,
+  type FleetMember,
+} from 'havoc';
+import { PATIENCE_MS, uniqueChannel } from './fixtures/fleet.js';
+import { URLS, serverTest } from './fixtures/servers.js';
+
+const test = serverTest('redis');
+const url = URLS.redis;
+const SET = 'version: 1\npolicies:\n  - name: fleet-errors\n    type: http\n    target: /fleet/*\n    error_chance: 1\n';
+const OTHER = SET.replace('fleet-errors', 'other-errors');
+
+let engines = 0;
+const cleanup: (() => Promise<void> | void)[] = [];
+test.after.always(async () => {
+  for (const step of cleanup.reverse()) await step();
+});
+
+function member(channel: string, options: { secret?: string; redis?: Redis | string } = {}) {
+  const registry = new Registry();
+  const engine = new Engine({ name: `fleet-control-${process.pid}-${++engines}`, registry });
+  const fleet = joinFleet(engine, {
+    redis: options.redis ?? url,
+    channel,
+    member: `m${engines}`,
+    secret: options.secret,
+    ackIntervalMs: 200,
+  });
+  cleanup.push(() => fleet.close());
+  const fleetPolicies = () =>
+    engine
+      .state()
+      .layers.find((l) => l.name === FLEET_LAYER)
+      ?.config.policies.map((p) => p.name) ?? [];
+  return { engine, fleet, registry, fleetPolicies };
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + PATIENCE_MS;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${PATIENCE_MS} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const rejections = (fleet: FleetMember) => fleet.status().rejections;
+
+function witness(): Redis {
+  const redis = new Redis(url);
+  cleanup.push(() => void redis.disconnect());
+  return redis;
+}
+
+test('with a secret, unsigned and wrongly signed sets are refused and reported; the signed set stays', async (t) => {
+  const channel = uniqueChannel('secret');
+  const { fleet, fleetPolicies, registry } = member(channel, { secret: 'right' });
+  const open = member(channel);
+  await Promise.all([fleet.ready, open.fleet.ready]);
+
+  await publishFleet(url, SET, { channel, secret: 'right' });
+  await until(() => fleetPolicies().includes('fleet-errors'), 'the signed set is in force');
+
+  await publishFleet(url, OTHER, { channel, secret: 'wrong' });
+  await until(() => rejections(fleet) === 1, 'the wrong signature is refused');
+  t.is(fleet.status().lastError, `fleet set 2 on ${channel} has a wrong signature`);
+  t.is(fleet.status().rejectedVersion, 2);
+  t.deepEqual(fleetPolicies(), ['fleet-errors']);
+  // A member without a secret does not check signatures.
+  await until(() => open.fleetPolicies().includes('other-errors'), 'the member without a secret applies it');
+
+  await publishFleet(url, OTHER, { channel });
+  await until(() => rejections(fleet) === 2, 'the unsigned set is refused');
+  t.is(fleet.status().lastError, `fleet set 3 on ${channel} is not signed`);
+  t.deepEqual(fleetPolicies(), ['fleet-errors']);
+  await until(async () => (await fleetMembers(url, { channel })).some((a) => a.rejectedVersion === 3), 'the ack shows it');
+  const ack = (await fleetMembers(url, { channel })).find((a) => a.member === fleet.status().member);
+  t.is(ack?.version, 1);
+  t.is(ack?.error, `fleet set 3 on ${channel} is not signed`);
+
+  const metrics = await registry.getMetricsAsJSON();
+  const rejected = metrics.find((m) => m.name === 'havoc_fleet_rejections_total')?.values ?? [];
+  t.deepEqual(rejected.map((v) => [v.labels.reason, v.value]).sort(), [
+    ['signature', 1],
+    ['unsigned', 1],
+  ]);
+  t.is(metrics.find((m) => m.name === 'havoc_fleet_version_applied')?.values[0]?.value, 1);
+  t.is(metrics.find((m) => m.name === 'havoc_fleet_connected')?.values[0]?.value, 1);
+});
+
+test('forged messages and a garbage key value are refused with a clear reason; the last good set stays', async (t) => {
+  const channel = uniqueChannel('forged');
+  const { fleet, fleetPolicies, engine } = member(channel);
+  await fleet.ready;
+  await publishFleet(url, SET, { channel });
+  await until(() => fleetPolicies().includes('fleet-errors'), 'the set is in force');
+  const redis = witness();
+
+  await redis.publish(channel, 'DROP EVERYTHING');
+  await until(() => rejections(fleet) === 1, 'the message is refused');
+  t.is(fleet.status().lastError, `a message on ${channel} is not a set version: "DROP EVERYTHING"`);
+
+  // A forged announcement of a version that is not there: the key says what is in force.
+  await redis.publish(channel, '99');
+  await redis.set(`${channel}:set`, '{"version": 7, "config": ');
+  await redis.publish(channel, '7');
+  await until(() => rejections(fleet) === 2, 'the garbage value is refused');
+  t.regex(fleet.status().lastError ?? '', new RegExp(`^the value of ${channel}:set is not a havoc fleet record: not JSON`));
+  t.deepEqual(fleetPolicies(), ['fleet-errors']);
+  t.not(engine.decide('http', '/fleet/x'), null, 'the last good set still decides');
+
+  await redis.set(`${channel}:set`, JSON.stringify({ version: 8, id: 'x', config: 42, format: 'yaml' }));
+  await redis.publish(channel, '8');
+  await until(() => rejections(fleet) === 3, 'the record with a number for config is refused');
+  t.is(fleet.status().lastError, `the value of ${channel}:set is not a havoc fleet record: config must be the configuration text or null`);
+
+  // Another publisher's set that this member's validation refuses: the ConfigError, with its line.
+  const bad = 'version: 1\npolicies:\n  - name: x\n    type: http\n    error_chance: 7\n';
+  await redis.set(`${channel}:set`, JSON.stringify({ version: 9, id: 'y', config: bad, format: 'yaml' }));
+  await redis.publish(channel, '9');
+  await until(() => rejections(fleet) === 4, 'the bad config is refused');
+  t.regex(fleet.status().lastError ?? '', /^fleet set 9:5:19 policies\[0\]\.error_chance: /);
+  t.deepEqual(fleetPolicies(), ['fleet-errors']);
+  await until(async () => (await fleetMembers(url, { channel }))[0]?.rejectedVersion === 9, 'the ack shows it');
+  t.regex((await fleetMembers(url, { channel }))[0]?.error ?? '', /^fleet set 9:5:19 policies\[0\]\.error_chance/);
+
+  // The counter is past the forged versions' reach no more: a real publish wins again.
+  await redis.set(`${channel}:version`, '9');
+  await publishFleet(url, OTHER, { channel });
+  await until(() => fleetPolicies().includes('other-errors'), 'a good set is applied again');
+  t.is(fleet.status().lastError, null);
+  t.is(fleet.status().version, 10);
+});
+
+test("the application's client, instrumented with a redis policy failing every command, does not stop fleet control", async (t) => {
+  const channel = uniqueChannel('instrumented');
+  const chaos = new Engine({
+    name: `fleet-control-chaos-${process.pid}`,
+    config: parseConfig('version: 1\npolicies:\n  - name: cut-redis\n    type: redis\n    target: all\n    error_chance: 1\n'),
+  });
+  const app = instrumentIoredis(new Redis(url), chaos);
+  cleanup.push(() => void app.disconnect());
+  await t.throwsAsync(app.get('anything'), { message: /LOADING/ }, 'the application client is cut');
+  const { fleet, fleetPolicies } = member(channel, { redis: app });
+  await fleet.ready;
+  // publishFleet refuses nothing either: it sends through a duplicate of its own.
+  await publishFleet(app, SET, { channel });
+  await until(() => fleetPolicies().includes('fleet-errors'), 'the set is in force');
+  await publishFleet(app, null, { channel });
+  await until(() => fleetPolicies().length === 0, 'the clear is in force');
+  t.true(fleet.status().connected);
+});
+
+test('a leased set runs out on the member (back to no fleet layer, not to the set before it); renewals extend it', async (t) => {
+  const channel = uniqueChannel('lease');
+  const { fleet, fleetPolicies } = member(channel);
+  await fleet.ready;
+  await publishFleet(url, OTHER, { channel });
+  await until(() => fleetPolicies().includes('other-errors'), 'the unleased set is in force');
+  await publishFleet(url, SET, { channel, ttlMs: 60_000 });
+  await until(() => fleetPolicies().includes('fleet-errors'), 'the leased set is in force');
+  const lease = fleet.status().leaseRemainingMs;
+  t.true(lease !== null && lease <= 60_000);
+
+  const published = await fleetSet(url, { channel });
+  t.is(published?.record.version, 2);
+  t.true(published !== null && published.remainingMs !== null && published.remainingMs <= 60_000);
+
+  await renewFleet(url, { channel, ttlMs: 300 });
+  await until(() => (fleet.status().leaseRemainingMs ?? Infinity) <= 300, 'the renewal reached the member');
+  await until(() => fleetPolicies().length === 0, 'the lease ran out');
+  t.deepEqual(fleetPolicies(), [], 'no fleet layer, not the unleased set before');
+  await t.throwsAsync(renewFleet(url, { channel, ttlMs: 1000 }), { instanceOf: FleetError, message: /no fleet set to renew/ });
+  await publishFleet(url, SET, { channel });
+  await t.throwsAsync(renewFleet(url, { channel, ttlMs: 1000 }), { instanceOf: FleetError, message: /has no lease to renew/ });
+});
+
+test('bad arguments are refused with precise errors', async (t) => {
+  const channel = uniqueChannel('bad');
+  await t.throwsAsync(publishFleet(url, SET, { channel, ttlMs: 0 }), {
+    instanceOf: FleetError,
+    message: /ttlMs must be a whole number of ms from 1 to 86400000/,
+  });
+  await t.throwsAsync(publishFleet(url, 'version: 1\npolicies: 7\n', { channel, source: 'chaos.yaml' }), {
+    name: 'ConfigError',
+    message: /^chaos\.yaml:2:11 policies/,
+  });
+  await t.throwsAsync(publishFleet('http://localhost', SET, { channel }), { instanceOf: FleetError, message: /not a Redis URL/ });
+  await t.throwsAsync(publishFleet(url, SET, { channel: '' }), { instanceOf: FleetError, message: 'channel must be a non-empty string' });
+  const engine = new Engine({ name: `fleet-control-bad-${process.pid}` });
+  t.throws(() => joinFleet(engine, { redis: url, channel, ackTtlMs: 100, ackIntervalMs: 100 }), {
+    instanceOf: FleetError,
+    message: 'ackIntervalMs (100) must be less than ackTtlMs (100)',
+  });
+  t.throws(() => joinFleet(engine, { redis: {} as Redis, channel }), {
+    instanceOf: FleetError,
+    message: /redis must be an ioredis client/,
+  });
+  t.deepEqual(await fleetMembers(url, { channel }), []);
+  t.is(await fleetSet(url, { channel }), null);
+});
