@@ -35,6 +35,11 @@ export interface HavocMetrics {
    */
   countPass(protocol: Protocol): void;
   /**
+   * Counts `havoc_ratelimit_rejected_total{name}` by plain addition, folded into the counter
+   * when it is collected: a labelled `inc()` cost more than the limiter's own decision.
+   */
+  rateLimitRejectedFor(name: string): { inc(): void };
+  /**
    * Makes `havoc_limiter_limit{name}` and `havoc_limiter_inflight{name}` read `read()` when
    * scraped, so they are live rather than as of the last release. `read` returns undefined
    * once its limiter is gone, which unregisters it.
@@ -81,6 +86,22 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     }
     return figures;
   };
+  /** Rejections not yet folded into the counter, by limiter name (limiters of one name share an entry). */
+  const pendingRejections = new Map<string, { count: number; inc(): void }>();
+  const rateLimitRejected =
+    (registry.getSingleMetric('havoc_ratelimit_rejected_total') as Counter<'name'> | undefined) ??
+    new Counter<'name'>({
+      name: 'havoc_ratelimit_rejected_total',
+      help: 'Calls refused by a rate limiter',
+      labelNames: ['name'],
+      registers,
+      collect() {
+        for (const [name, pending] of pendingRejections) {
+          if (pending.count > 0) this.labels(name).inc(pending.count);
+          pending.count = 0;
+        }
+      },
+    });
   const decisions =
     (registry.getSingleMetric('havoc_decisions_total') as Counter<'protocol' | 'outcome'> | undefined) ??
     new Counter<'protocol' | 'outcome'>({
@@ -105,7 +126,7 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
       'policy',
       'protocol',
     ]),
-    rateLimitRejected: counter('havoc_ratelimit_rejected_total', 'Calls refused by a rate limiter', ['name']),
+    rateLimitRejected,
     limiterLimit: gauge('havoc_limiter_limit', 'Current concurrency limit of an adaptive limiter', ['name'], function () {
       for (const [name, { limit }] of readLimiters()) this.labels(name).set(limit);
     }),
@@ -132,6 +153,19 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     },
     watchBreaker(name, read) {
       breakers.set(name, read);
+    },
+    rateLimitRejectedFor(name) {
+      let pending = pendingRejections.get(name);
+      if (pending === undefined) {
+        pending = {
+          count: 0,
+          inc() {
+            this.count += 1;
+          },
+        };
+        pendingRejections.set(name, pending);
+      }
+      return pending;
     },
     countPass(protocol) {
       const index = protocolIndex(protocol);

@@ -72,7 +72,7 @@ export class RateLimiter {
       ? null
       : ((options as InternalOptions)[nativeHandle] ?? new native.NativeRateLimiter(this.spec.rate, this.spec.perMs, this.spec.burst));
     this.#slot = this.#native?.slot ?? -1;
-    this.#rejected = metricsFor(options.registry).rateLimitRejected.labels(this.name);
+    this.#rejected = metricsFor(options.registry).rateLimitRejectedFor(this.name);
   }
 
   /**
