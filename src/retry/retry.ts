@@ -117,11 +117,13 @@ export class Retry {
     const o = this.#o;
     if (attempt >= o.maxAttempts) return 'attempts';
     const requested = requestedDelayMs(error);
-    if (requested === STOP || (requested !== undefined && requested > o.maxRetryAfterMs)) return 'retry-after';
+    if (requested === STOP) return 'retry-after';
     const delayMs =
       requested ?? backoffMs(o.jitter, { retry: attempt, baseMs: o.baseMs, capMs: o.capMs, previousMs, random: this.#random });
+    // The deadline first: a wait past it is pointless however long the server allows.
     if (this.#clock.now() - start + delayMs > o.maxElapsedMs) return 'deadline';
     if (signal !== undefined && delayMs >= remainingMs(signal)) return 'deadline';
+    if (requested !== undefined && requested > o.maxRetryAfterMs) return 'retry-after';
     if (this.#budget !== undefined && !this.#budget.trySpend()) return 'budget';
     return delayMs;
   }
