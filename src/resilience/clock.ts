@@ -8,15 +8,18 @@ export type TimerHandle = unknown;
 export interface Clock {
   /** Milliseconds on a monotonic clock. */
   now(): number;
-  /** Calls `fn` after `ms`; the real clock's timers are unref'd (they never keep the process alive). */
-  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Calls `fn` after `ms`; `unref`: the timer alone does not keep the process alive (real clock). */
+  setTimeout(fn: () => void, ms: number, options?: { unref?: boolean }): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** `performance.now()` and unref'd Node timers. */
+/** `performance.now()` and Node's timers. */
 export const realClock: Clock = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  setTimeout: (fn, ms, options) => {
+    const timer = setTimeout(fn, ms);
+    return options?.unref ? timer.unref() : timer;
+  },
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
@@ -85,7 +88,7 @@ export class ManualClock implements Clock {
   }
 }
 
-/** Resolves after `ms` on `clock`, or rejects with `signal`'s reason as soon as it aborts (the timer cleared). */
+/** Resolves after `ms` on `clock` (a timer that keeps the process alive: a retry's sleep is work still to do), or rejects with `signal`'s reason as soon as it aborts (the timer cleared). */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {

@@ -20,6 +20,8 @@ export class Fallback<V> {
   readonly #when: ((error: unknown) => boolean) | undefined;
   readonly #events = new Listeners<FallbackEvent>();
 
+  constructor(fn: (error: unknown) => V | Promise<V>, options?: FallbackOptions);
+  constructor(value: V, options?: FallbackOptions);
   constructor(valueOrFn: V | ((error: unknown) => V | Promise<V>), options: FallbackOptions = {}) {
     if (options.when !== undefined && typeof options.when !== 'function') throw new TypeError('when must be a function');
     this.#fallback = valueOrFn;

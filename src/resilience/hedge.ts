@@ -10,6 +10,9 @@ const RESERVOIR_SIZE = 1000;
 /** Below this many latencies there is no percentile worth trusting: no hedging. */
 const MIN_SAMPLES = 20;
 
+/** The hedge timer alone never keeps the process alive: the attempt in flight does. */
+const UNREF = { unref: true };
+
 export interface HedgeOptions {
   /** Start a hedge after this long without an answer. Default: the `percentile` of the last 1,000 latencies of `name`. */
   delayMs?: number;
@@ -133,13 +136,17 @@ export class Hedge {
       };
       const schedule = () => {
         if (delayMs === undefined || started > this.#maxHedges) return;
-        timer = clock.setTimeout(() => {
-          timer = undefined;
-          if (settled || (this.#budget !== undefined && !this.#budget.trySpend())) return;
-          this.#hedges.emit({ attempt: started + 1, delayMs });
-          start();
-          schedule();
-        }, delayMs);
+        timer = clock.setTimeout(
+          () => {
+            timer = undefined;
+            if (settled || (this.#budget !== undefined && !this.#budget.trySpend())) return;
+            this.#hedges.emit({ attempt: started + 1, delayMs });
+            start();
+            schedule();
+          },
+          delayMs,
+          UNREF,
+        );
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       start();

@@ -2,10 +2,13 @@ import { TimeoutError } from '../errors.js';
 import { realClock, type Clock } from './clock.js';
 import { linkedController, type CallContext, type CallOptions } from './contract.js';
 
+/** A timeout alone never keeps the process alive: the work it limits does, or nothing is left to limit. */
+const UNREF = { unref: true };
+
 export interface TimeoutOptions {
   /** Reject at the limit even if `fn` ignores its signal (`fn` keeps running, unobserved). Default false: wait for `fn` to stop. */
   race?: boolean;
-  /** Where the limit is timed; a `ManualClock` in tests. Default the real clock (unref'd timers). */
+  /** Where the limit is timed; a `ManualClock` in tests. Default the real clock (its timer unref'd). */
   clock?: Clock;
 }
 
@@ -32,10 +35,14 @@ export class Timeout {
     signal?.throwIfAborted();
     const { controller, dispose } = linkedController(signal);
     let timedOut: TimeoutError | undefined;
-    const timer = this.#clock.setTimeout(() => {
-      timedOut = new TimeoutError(this.ms);
-      controller.abort(timedOut);
-    }, this.ms);
+    const timer = this.#clock.setTimeout(
+      () => {
+        timedOut = new TimeoutError(this.ms);
+        controller.abort(timedOut);
+      },
+      this.ms,
+      UNREF,
+    );
     try {
       const call = (async () => fn({ signal: controller.signal, attempt: options.attempt ?? 1 }))();
       if (!this.#race) return await call;

@@ -28,7 +28,7 @@ export interface RetryOptions {
   name?: string;
   /** Registry for havoc's metrics; default prom-client's global registry. */
   registry?: Registry;
-  /** Where sleeps are timed; a `ManualClock` in tests. Default the real clock (unref'd timers). */
+  /** Where sleeps are timed; a `ManualClock` in tests. Default the real clock. */
   clock?: Clock;
 }
 
