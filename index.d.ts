@@ -97,6 +97,18 @@ export declare class NativeEngine {
   warmupRemainingMs(): number
 }
 
+/** A ring of the last latencies of a call. Hot call: [`latency_record`]. */
+export declare class NativeLatencyReservoir {
+  constructor(capacity: number)
+  /** The process-wide reservoir `name`. */
+  static shared(name: string, capacity: number): NativeLatencyReservoir
+  get slot(): number
+  /** Samples held. */
+  get count(): number
+  /** The `p` quantile of the samples held, in milliseconds; -1 when there are none. */
+  percentile(p: number): number
+}
+
 /** A token bucket. The hot call is [`rate_limiter_try`]. */
 export declare class NativeRateLimiter {
   constructor(rate: number, perMs: number, burst: number)
@@ -110,6 +122,20 @@ export declare class NativeRateLimiter {
   /** Milliseconds until `cost` tokens are there (0: now; -1: never, the cost exceeds the burst). */
   retryAfterMs(cost: number): number
   get available(): number
+}
+
+/** A retry budget. Hot calls: [`retry_budget_request`], [`retry_budget_spend`]. */
+export declare class NativeRetryBudget {
+  constructor(ratio: number, minPerSec: number, windowMs: number)
+  /** The process-wide budget `name`: created by the first caller, the same one afterwards. */
+  static shared(name: string, ratio: number, minPerSec: number, windowMs: number): NativeRetryBudget
+  /** A budget whose clock stands at 0 until [`set_clock_ms`](Self::set_clock_ms) moves it. */
+  static withManualClock(ratio: number, minPerSec: number, windowMs: number): NativeRetryBudget
+  /** Moves a manual clock forward to `ms` (never back). */
+  setClockMs(ms: number): void
+  get slot(): number
+  /** The window's figures (`name` left empty: the caller knows it). */
+  status(): NativeBudgetStatus
 }
 
 /** Ends a call: `outcome` 0 success, 1 dropped, 2 ignore. */
@@ -164,6 +190,9 @@ export declare function fnv1a64(input: string | Uint8Array): bigint
 
 export declare function haltSet(set: string): void
 
+/** Records one latency in the reservoir in `slot`. */
+export declare function latencyRecord(slot: number, ms: number): void
+
 /** Longest lease a layer may hold, in milliseconds (the core's `MAX_LEASE_MS`). */
 export declare const MAX_LEASE_MS: number
 
@@ -213,6 +242,20 @@ export interface NativeBreakerSnapshot {
   generation: number
   openRemainingMs: number
   halfOpenFailures: number
+}
+
+/** A retry budget's window and lifetime figures. */
+export interface NativeBudgetStatus {
+  name: string
+  ratio: number
+  minPerSec: number
+  windowMs: number
+  /** First attempts in the window. */
+  requests: number
+  /** Retries taken in the window. */
+  retries: number
+  /** Retries refused since creation. */
+  exhausted: number
 }
 
 /** One finding of the core's rules on a document. */
@@ -344,6 +387,12 @@ export declare function renewLease(set: string, layer: string, ttlMs?: number | 
 
 export declare function resumeSet(set: string): void
 
+/** Records a first attempt in the budget in `slot`. */
+export declare function retryBudgetRequest(slot: number): void
+
+/** Takes one retry from the budget in `slot`; `false` when it is spent. */
+export declare function retryBudgetSpend(slot: number): boolean
+
 /** Goes back to the previous effective set; throws when there is none. */
 export declare function rollbackSet(set: string): void
 
@@ -364,6 +413,9 @@ export declare function sharedBreakerControl(name: string, action: string): bool
 
 /** Every shared breaker of the process, by name. */
 export declare function sharedBreakerList(): Array<NativeSharedBreaker>
+
+/** Every shared retry budget of the process, sorted by name. */
+export declare function sharedRetryBudgetList(): Array<NativeBudgetStatus>
 
 /** Stops every load of the set called `name` without waiting for its threads. */
 export declare function stopSabotage(name: string): void

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { register as defaultRegistry, type Registry } from 'prom-client';
 import { controlSharedBreaker, sharedBreakers } from './breaker/control.js';
+import { sharedRetryBudgets } from './retry/budget.js';
 import { API_LAYER, type Engine } from './engine.js';
 import { HavocError } from './errors.js';
 import { consoleAsset } from './console.js';
@@ -426,7 +427,7 @@ const ROUTES: Readonly<Record<string, Readonly<Record<string, Action>>>> = {
   '/havoc/resilience': {
     GET({ req, res }) {
       req.resume();
-      sendJson(res, 200, { breakers: sharedBreakers() });
+      sendJson(res, 200, { breakers: sharedBreakers(), budgets: sharedRetryBudgets() });
     },
   },
   '/havoc/breakers/{name}/isolate': breakerAction('isolate'),

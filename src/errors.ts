@@ -4,6 +4,15 @@ export class HavocError extends Error {
     // On the prototype, like the built-in errors: not an own enumerable property of each instance.
     this.prototype.name = 'HavocError';
   }
+
+  /**
+   * `instanceof HavocError` also holds for `RetryExhaustedError`, which must extend
+   * `AggregateError` instead. Subclasses keep the ordinary prototype check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    return this === HavocError && value instanceof RetryExhaustedError;
+  }
 }
 
 /** One problem found in a configuration. */
@@ -221,5 +230,53 @@ export class FleetRejectionError extends HavocError {
     super(message, options);
     this.reason = reason;
     if (version !== undefined) this.version = version;
+  }
+}
+
+/** Why a retry gave up: out of attempts, out of retry budget, out of time, or told to stop by the server. */
+export type RetryGiveUpReason = 'attempts' | 'budget' | 'deadline' | 'retry-after';
+
+/**
+ * A retry gave up on errors that were all worth retrying. `errors` holds each attempt's error
+ * in order, `cause` the last one. Also `instanceof HavocError`.
+ */
+export class RetryExhaustedError extends AggregateError {
+  static {
+    this.prototype.name = 'RetryExhaustedError';
+  }
+
+  /** Calls made. */
+  readonly attempts: number;
+  /** Milliseconds from the first call to giving up. */
+  readonly elapsedMs: number;
+  readonly reason: RetryGiveUpReason;
+
+  constructor(name: string, errors: readonly unknown[], reason: RetryGiveUpReason, attempts: number, elapsedMs: number) {
+    const last = errors[errors.length - 1];
+    const why = {
+      attempts: `after ${attempts} attempts`,
+      budget: `after ${attempts} attempts: the retry budget is spent`,
+      deadline: `after ${attempts} attempts: the next try would end past the deadline`,
+      'retry-after': `after ${attempts} attempts: the server asked not to retry (or later than maxRetryAfterMs)`,
+    }[reason];
+    super(errors, `retry "${name}" gave up ${why}: ${last instanceof Error ? last.message : String(last)}`, { cause: last });
+    this.attempts = attempts;
+    this.elapsedMs = elapsedMs;
+    this.reason = reason;
+  }
+}
+
+/** A `Timeout` ran out. `isTimeout` is true of it, so adaptive limiters count a drop and breakers a failure. */
+export class TimeoutError extends HavocError {
+  static {
+    this.prototype.name = 'TimeoutError';
+  }
+
+  /** The limit, in milliseconds. */
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number) {
+    super(`timed out after ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
   }
 }

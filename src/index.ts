@@ -24,11 +24,14 @@ export {
   RateLimitStoreError,
   DeadlineExceededError,
   CircuitOpenError,
+  RetryExhaustedError,
+  TimeoutError,
 } from './errors.js';
+export type { RetryGiveUpReason } from './errors.js';
 export { CircuitBreaker } from './breaker/circuit-breaker.js';
 export type { StateChange, Rejection, BreakerCallContext } from './breaker/circuit-breaker.js';
 export { Permit } from './breaker/permit.js';
-export { defaultIsFailure, isPermanentClientError } from './breaker/classify.js';
+export { defaultIsFailure, isPermanentClientError, isRetryable, fatal, isFatal } from './breaker/classify.js';
 export type { FailureVerdict } from './breaker/classify.js';
 export type { Disposable } from './breaker/events.js';
 export type {
@@ -40,6 +43,23 @@ export type {
   BreakerSnapshot,
   BreakerState,
 } from './breaker/options.js';
+export { Retry } from './retry/retry.js';
+export type { RetryEvent, GiveUpEvent } from './retry/retry.js';
+export type { RetryOptions } from './retry/options.js';
+export type { Jitter, JitterFunction, JitterInput } from './retry/backoff.js';
+export { parseRetryAfter, requestedDelayMs } from './retry/retry-after.js';
+export { RetryBudget, sharedRetryBudgets } from './retry/budget.js';
+export type { RetryBudgetOptions, BudgetStatus } from './retry/budget.js';
+export { Timeout } from './resilience/timeout.js';
+export type { TimeoutOptions } from './resilience/timeout.js';
+export { Fallback } from './resilience/fallback.js';
+export type { FallbackOptions, FallbackEvent } from './resilience/fallback.js';
+export { Hedge, HedgeLostError } from './resilience/hedge.js';
+export type { HedgeOptions, HedgeEvent } from './resilience/hedge.js';
+export { wrap, Wrapped } from './resilience/wrap.js';
+export type { CallContext, CallOptions, Executor, LayerArgument } from './resilience/contract.js';
+export { ManualClock } from './resilience/clock.js';
+export type { Clock } from './resilience/clock.js';
 export { RateLimiter } from './limit/rate-limiter.js';
 export type { RateLimiterOptions, RateLimitStore, RateLimitSpec, AcquireOptions, ExecuteOptions } from './limit/rate-limiter.js';
 export { AdaptiveLimiter, Token, isTimeout } from './limit/adaptive-limiter.js';

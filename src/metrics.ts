@@ -23,6 +23,8 @@ export interface HavocMetrics {
   breakerState: Gauge<'name'>;
   breakerCalls: Counter<'name' | 'outcome'>;
   breakerTransitions: Counter<'name' | 'from' | 'to'>;
+  retryAttempts: Counter<'name' | 'outcome'>;
+  retryBudgetExhausted: Counter<'name'>;
   sabotageCpuThreads: Gauge;
   sabotageRamBytes: Gauge;
   sabotageTransitions: Counter<'kind' | 'event'>;
@@ -50,6 +52,24 @@ export interface HavocMetrics {
    * core's cumulative, process-wide figures. `read` returns undefined once its breaker is gone.
    */
   watchBreaker(name: string, read: () => BreakerFigures | undefined): void;
+  /**
+   * The attempt counts of retry `name` not yet folded into `havoc_retry_attempts_total`: a
+   * retry adds to the fields (plain additions, no labelled `inc()` per call); a scrape folds them.
+   */
+  retryCounts(name: string): RetryCounts;
+  /** Refusals of budget `name` not yet folded into `havoc_retry_budget_exhausted_total`. */
+  budgetCounts(name: string): { exhausted: number };
+}
+
+/**
+ * Attempts of a retry by outcome: `success`; `retried` (failed, tried again); `exhausted`
+ * (failed, and the retry gave up); `fatal` (failed with an error not worth retrying).
+ */
+export interface RetryCounts {
+  success: number;
+  retried: number;
+  exhausted: number;
+  fatal: number;
 }
 
 /** What a breaker's metrics are read from (cumulative since the breaker was created). */
@@ -76,6 +96,8 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
   const pendingPasses = PROTOCOLS.map(() => 0);
   const limiters = new Map<string, () => { limit: number; inflight: number } | undefined>();
   const breakers = new Map<string, () => BreakerFigures | undefined>();
+  const retries = new Map<string, RetryCounts>();
+  const budgets = new Map<string, { exhausted: number }>();
   /** Each watched limiter's figures, read once per scrape by whichever gauge collects first. */
   const readLimiters = (): Map<string, { limit: number; inflight: number }> => {
     const figures = new Map<string, { limit: number; inflight: number }>();
@@ -143,6 +165,36 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
     sabotageRamBytes: gauge('havoc_sabotage_ram_bytes', 'Bytes held resident by RAM sabotage', [], function () {
       this.set(sabotageTotals().ramBytes);
     }),
+    retryAttempts:
+      (registry.getSingleMetric('havoc_retry_attempts_total') as Counter<'name' | 'outcome'> | undefined) ??
+      new Counter<'name' | 'outcome'>({
+        name: 'havoc_retry_attempts_total',
+        help: 'Calls made by a retry, by outcome (success, retried, exhausted, fatal)',
+        labelNames: ['name', 'outcome'],
+        registers,
+        collect() {
+          for (const [name, counts] of retries) {
+            for (const outcome of ['success', 'retried', 'exhausted', 'fatal'] as const) {
+              if (counts[outcome] > 0) this.inc({ name, outcome }, counts[outcome]);
+              counts[outcome] = 0;
+            }
+          }
+        },
+      }),
+    retryBudgetExhausted:
+      (registry.getSingleMetric('havoc_retry_budget_exhausted_total') as Counter<'name'> | undefined) ??
+      new Counter<'name'>({
+        name: 'havoc_retry_budget_exhausted_total',
+        help: 'Retries (and hedges) a retry budget refused',
+        labelNames: ['name'],
+        registers,
+        collect() {
+          for (const [name, counts] of budgets) {
+            if (counts.exhausted > 0) this.inc({ name }, counts.exhausted);
+            counts.exhausted = 0;
+          }
+        },
+      }),
     sabotageTransitions: sabotageCounter(registry),
     fleetVersionApplied: gauge('havoc_fleet_version_applied', 'Version of the fleet set in force (0: none yet)', ['channel']),
     fleetConnected: gauge('havoc_fleet_connected', '1 while the fleet member is connected to Redis', ['channel']),
@@ -166,6 +218,16 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
         pendingRejections.set(name, pending);
       }
       return pending;
+    },
+    retryCounts(name) {
+      let counts = retries.get(name);
+      if (counts === undefined) retries.set(name, (counts = { success: 0, retried: 0, exhausted: 0, fatal: 0 }));
+      return counts;
+    },
+    budgetCounts(name) {
+      let counts = budgets.get(name);
+      if (counts === undefined) budgets.set(name, (counts = { exhausted: 0 }));
+      return counts;
     },
     countPass(protocol) {
       const index = protocolIndex(protocol);

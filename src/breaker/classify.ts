@@ -56,3 +56,40 @@ export function defaultIsFailure(error: unknown, signal?: AbortSignal): FailureV
   if (isPermanentClientError(error)) return 'ignore';
   return true;
 }
+
+/** Errors marked with `fatal(err)`: never retried. */
+const FATAL = new WeakSet<object>();
+
+/** Marks `error` as not worth retrying (a retry rethrows it at once) and returns it: `throw fatal(err)`. */
+export function fatal<E>(error: E): E {
+  if (typeof error === 'object' && error !== null) FATAL.add(error);
+  return error;
+}
+
+/** Whether `error` was marked with `fatal(err)`. */
+export function isFatal(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && FATAL.has(error);
+}
+
+/** A `TypeError` that fetch raises for a network failure (`fetch failed`, caused by an error with a system code like `ECONNRESET`). */
+function isNetworkTypeError(error: TypeError): boolean {
+  const cause = (error as { cause?: unknown }).cause;
+  return typeof cause === 'object' && cause !== null && typeof (cause as { code?: unknown }).code === 'string';
+}
+
+/**
+ * The default retry classifier: everything is retried but what retrying cannot fix — the
+ * caller's abort, errors marked `fatal`, `DeadlineExceededError`, `CircuitOpenError`, programming
+ * errors (`TypeError` but fetch's network failures, `RangeError`, `SyntaxError`) and permanent
+ * client errors (`isPermanentClientError`). Timeouts, connection resets, 5xx, 408, 429, gRPC
+ * UNAVAILABLE, deadlocks and server shutdowns are retried.
+ */
+export function isRetryable(error: unknown, signal?: AbortSignal): boolean {
+  if (signal?.aborted) return false;
+  if (isFatal(error)) return false;
+  if (error instanceof DeadlineExceededError || error instanceof CircuitOpenError) return false;
+  if (error instanceof TypeError) return isNetworkTypeError(error);
+  if (error instanceof RangeError || error instanceof SyntaxError) return false;
+  if (typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError') return false;
+  return !isPermanentClientError(error);
+}

@@ -12,6 +12,7 @@ mod config;
 mod engine;
 mod layers;
 mod limit;
+mod retry;
 mod sabotage;
 mod tools;
 

@@ -1,6 +1,7 @@
 //! Resilience primitives shared by every thread of the process: a token bucket
 //! ([`bucket`]), an adaptive concurrency limiter ([`adaptive`]), bulkheads
-//! ([`bulkhead`]) and a circuit breaker ([`breaker`]), all reading time through [`clock`].
+//! ([`bulkhead`]), a circuit breaker ([`breaker`]), a retry budget ([`budget`]) and a
+//! latency reservoir for hedging ([`latency`]), all reading time through [`clock`].
 //!
 //! Named instances live in process-global registries: the first creation of a name wins,
 //! later ones get the same instance when their options match and an error when they do not.
@@ -8,8 +9,10 @@
 pub mod adaptive;
 pub mod breaker;
 pub mod bucket;
+pub mod budget;
 pub mod bulkhead;
 pub mod clock;
+pub mod latency;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -18,8 +21,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub use adaptive::{AdaptiveLimiter, AdaptiveOptions, Outcome};
 pub use breaker::{BreakerOptions, CircuitBreaker};
 pub use bucket::{BucketOptions, Refusal, TokenBucket};
+pub use budget::{BudgetCounts, BudgetOptions, RetryBudget};
 pub use bulkhead::{Bulkhead, Priority, Rejection};
 pub use clock::{Clock, FakeClock, MonotonicClock};
+pub use latency::LatencyReservoir;
 
 type Registry<O, T> = OnceLock<Mutex<HashMap<String, (O, Arc<T>)>>>;
 
@@ -81,6 +86,28 @@ pub fn shared_breakers() -> Vec<(String, Arc<CircuitBreaker>)> {
 
 static BREAKERS: Registry<BreakerOptions, CircuitBreaker> = OnceLock::new();
 
+/// The process-wide retry budget called `name`, on the monotonic clock.
+pub fn shared_budget(name: &str, options: BudgetOptions) -> Result<Arc<RetryBudget>, String> {
+  shared(&BUDGETS, "retry budget", name, options, RetryBudget::new)
+}
+
+/// Every shared retry budget, by name (for the control plane).
+pub fn shared_budgets() -> Vec<(String, Arc<RetryBudget>)> {
+  let Some(map) = BUDGETS.get() else { return Vec::new() };
+  let map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+  let mut all: Vec<_> = map.iter().map(|(name, (_, budget))| (name.clone(), Arc::clone(budget))).collect();
+  all.sort_by(|a, b| a.0.cmp(&b.0));
+  all
+}
+
+static BUDGETS: Registry<BudgetOptions, RetryBudget> = OnceLock::new();
+
+/// The process-wide latency reservoir called `name` (the last `capacity` samples).
+pub fn shared_latency(name: &str, capacity: usize) -> Result<Arc<LatencyReservoir>, String> {
+  static RESERVOIRS: Registry<usize, LatencyReservoir> = OnceLock::new();
+  shared(&RESERVOIRS, "latency reservoir", name, capacity, LatencyReservoir::new)
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -114,6 +141,23 @@ mod tests {
     let err = shared_breaker("registry-breaker", BreakerOptions { probes: 1, ..options }, None).unwrap_err();
     assert!(err.contains("circuit breaker \"registry-breaker\" already exists with other options"), "{err}");
     assert!(shared_breakers().iter().any(|(name, b)| name == "registry-breaker" && Arc::ptr_eq(b, &x)));
+  }
+
+  #[test]
+  fn budgets_and_latency_reservoirs_are_shared_by_name() {
+    let options = BudgetOptions::default();
+    let a = shared_budget("registry-budget", options).unwrap();
+    let b = shared_budget("registry-budget", options).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    a.record_request();
+    assert_eq!(b.counts().requests, 1);
+    let err = shared_budget("registry-budget", BudgetOptions { ratio: 0.5, ..options }).unwrap_err();
+    assert!(err.contains("retry budget \"registry-budget\" already exists with other options"), "{err}");
+    assert!(shared_budgets().iter().any(|(name, x)| name == "registry-budget" && Arc::ptr_eq(x, &a)));
+    let x = shared_latency("registry-latency", 1000).unwrap();
+    let y = shared_latency("registry-latency", 1000).unwrap();
+    assert!(Arc::ptr_eq(&x, &y));
+    assert!(shared_latency("registry-latency", 10).is_err());
   }
 
   #[test]
