@@ -33,6 +33,12 @@ export declare class NativeBreaker {
   setClockMs(ms: number): void
   get slot(): number
   get state(): string
+  /**
+   * The core's state word (`generation << 2 | state`, 8 bytes) as an ArrayBuffer over that
+   * memory, for JS to admit calls on a closed breaker with `Atomics.load` instead of calling
+   * in. `null` where the runtime refuses external buffers (then every call crosses).
+   */
+  stateWord(): ArrayBuffer | null
   get generation(): number
   /** Now on the breaker's clock, in nanoseconds (a permit's start for the slow-call rule). */
   nowNs(): number
@@ -155,12 +161,6 @@ export declare function analyze(configJson: string): NativeReport
  * for `ttl_ms`. Returns the problems found; when there are any, nothing changed.
  */
 export declare function applyLayer(set: string, layer: string, configJson: string, ttlMs?: number | undefined | null): Array<NativeIssue>
-
-/**
- * Ends a call: `outcome` 0 success, 1 failure, 2 ignore; `start_ns` from `nowNs()` when the
- * slow-call rule needs it, else negative. Returns the breaker's generation afterwards.
- */
-export declare function breakerRecord(slot: number, generation: number, startNs: number, outcome: number): number
 
 /**
  * A permit from the breaker in `slot`: its generation (≥ 0); when refused, a negative number:

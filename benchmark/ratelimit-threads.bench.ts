@@ -111,7 +111,22 @@ async function measure(contender: Contender, limit: number, key: string) {
   };
 }
 
+/** Fails at once, naming the URL, when Redis is not there (ioredis would otherwise retry for good). */
+async function checkRedis(): Promise<void> {
+  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => undefined); // reported below, with the URL
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (error) {
+    throw new Error(`no Redis at ${REDIS_URL} (set HAVOC_REDIS_URL): ${(error as Error).message}`);
+  } finally {
+    probe.disconnect();
+  }
+}
+
 async function main() {
+  await checkRedis();
   const key = `havoc-bench-threads-${process.pid}-${Date.now()}`;
   console.error(`havoc RateLimiter.shared: ${THREADS} threads, ${OVERSUBSCRIPTION * HAVOC_LIMIT} attempts on a limit of ${HAVOC_LIMIT} …`);
   const havoc = await measure('havoc', HAVOC_LIMIT, key);

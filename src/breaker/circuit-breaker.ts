@@ -11,6 +11,8 @@ const nativeHandle = Symbol('nativeHandle');
 type InternalOptions = CircuitBreakerOptions & { [nativeHandle]?: NativeBreaker };
 
 const STATE_INDEX: Readonly<Record<BreakerState, number>> = { closed: 0, open: 1, 'half-open': 2, isolated: 3 };
+/** The core's state word is read as two little-endian 32-bit halves (every target napi builds for is). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** A change of state, in whichever thread it happened (for a shared breaker). */
 export interface StateChange {
@@ -44,6 +46,8 @@ export class CircuitBreaker {
   readonly name: string;
   readonly #native: NativeBreaker;
   readonly #slot: number;
+  /** The core's `generation << 2 | state` word, when the runtime maps it (see `#acquire`). */
+  readonly #word: Uint32Array | undefined;
   readonly #isFailure: (error: unknown, signal?: AbortSignal) => FailureVerdict;
   readonly #timed: boolean;
   readonly #stateChanges = new Listeners<StateChange>();
@@ -59,6 +63,8 @@ export class CircuitBreaker {
       (options as InternalOptions)[nativeHandle] ??
       create(() => new native.NativeBreaker(nativeBreakerOptions(options), options.initialState));
     this.#slot = this.#native.slot;
+    const word = LITTLE_ENDIAN ? this.#native.stateWord() : null;
+    this.#word = word === null ? undefined : new Uint32Array(word);
     const custom = options.isFailure;
     this.#isFailure = custom ? (error) => custom(error) : defaultIsFailure;
     this.#timed = options.slowCalls !== undefined;
@@ -105,7 +111,7 @@ export class CircuitBreaker {
 
   /** A permit for one call, or `null` when the breaker refuses it. Report the call's end on the permit. */
   tryAcquire(): Permit | null {
-    const result = native.breakerTryAcquire(this.#slot);
+    const result = this.#acquire();
     if (result < 0) {
       this.#reject(result);
       return null;
@@ -125,7 +131,7 @@ export class CircuitBreaker {
   ): Promise<T> {
     const { signal } = options;
     signal?.throwIfAborted();
-    const result = native.breakerTryAcquire(this.#slot);
+    const result = this.#acquire();
     if (result < 0) throw this.#reject(result);
     this.#sync(result);
     const startNs = this.#timed ? this.#native.nowNs() : -1;
@@ -181,6 +187,24 @@ export class CircuitBreaker {
       openRemainingMs: s.openRemainingMs,
       halfOpenFailures: s.halfOpenFailures,
     };
+  }
+
+  /**
+   * What the core's `try_acquire` returns: the generation, or a refusal (< 0). A closed breaker
+   * admits without side effects, so that case is read from the state word here, without a call
+   * into the addon; every other state asks the core.
+   */
+  #acquire(): number {
+    const word = this.#word;
+    if (word !== undefined) {
+      const low = Atomics.load(word, 0);
+      if ((low & 3) === 0) {
+        const high = Atomics.load(word, 1);
+        // A change between the two halves shows in the low half (the generation moved on).
+        if (Atomics.load(word, 0) === low) return high * 2 ** 30 + (low >>> 2);
+      }
+    }
+    return native.breakerTryAcquire(this.#slot);
   }
 
   #reject(result: number): CircuitOpenError {

@@ -3,11 +3,13 @@
 //! breaker is one `Arc` into the core's registry, the same object in every thread.
 
 use std::cell::RefCell;
+use std::ptr;
 use std::sync::Arc;
 
 use havoc_core::limit::breaker::{BreakerOptions, CircuitBreaker, Outcome, Permit, Refusal, SlowCallOptions, Snapshot, State, TripOptions};
 use havoc_core::limit::{shared_breaker, shared_breakers, Clock, FakeClock, MonotonicClock};
 use napi::bindgen_prelude::*;
+use napi::sys;
 use napi_derive::napi;
 
 use crate::limit::{get, insert, invalid, ms_to_ns, remove, set_manual_clock, with, Slots};
@@ -199,6 +201,14 @@ impl NativeBreaker {
     get(&BREAKERS, self.slot).state().as_str().into()
   }
 
+  /// The core's state word (`generation << 2 | state`, 8 bytes) as an ArrayBuffer over that
+  /// memory, for JS to admit calls on a closed breaker with `Atomics.load` instead of calling
+  /// in. `null` where the runtime refuses external buffers (then every call crosses).
+  #[napi(ts_return_type = "ArrayBuffer | null")]
+  pub fn state_word(&self) -> StateWordBuffer {
+    StateWordBuffer(get(&BREAKERS, self.slot))
+  }
+
   #[napi(getter)]
   pub fn generation(&self) -> f64 {
     get(&BREAKERS, self.slot).generation() as f64
@@ -276,6 +286,31 @@ impl Drop for NativeBreaker {
   }
 }
 
+/// A breaker's state word handed to JS as an external ArrayBuffer, which owns one reference.
+pub struct StateWordBuffer(Arc<CircuitBreaker>);
+
+unsafe extern "C" fn release_breaker(_env: sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
+  // SAFETY: `hint` is the `Arc::into_raw` of `to_napi_value`, released exactly once here.
+  drop(unsafe { Arc::from_raw(hint as *const CircuitBreaker) });
+}
+
+impl ToNapiValue for StateWordBuffer {
+  unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+    let mut value = ptr::null_mut();
+    let data = val.0.state_word().as_ptr().cast();
+    let hint = Arc::into_raw(val.0) as *mut std::ffi::c_void;
+    // SAFETY: `data` is the 8-byte word of the breaker that the Arc behind `hint` keeps alive.
+    let status = unsafe { sys::napi_create_external_arraybuffer(env, data, 8, Some(release_breaker), hint, &mut value) };
+    if status == sys::Status::napi_ok {
+      return Ok(value);
+    }
+    // Refused (a sandboxed runtime): nothing took the reference.
+    drop(unsafe { Arc::from_raw(hint as *const CircuitBreaker) });
+    check_status!(unsafe { sys::napi_get_null(env, &mut value) })?;
+    Ok(value)
+  }
+}
+
 /// A permit from the breaker in `slot`: its generation (≥ 0); when refused, a negative number:
 /// `-1 - retryAfterMs`, or `-Infinity` for an isolated breaker.
 #[napi(catch_unwind)]
@@ -290,15 +325,71 @@ pub fn breaker_try_acquire(slot: u32) -> f64 {
 
 /// Ends a call: `outcome` 0 success, 1 failure, 2 ignore; `start_ns` from `nowNs()` when the
 /// slow-call rule needs it, else negative. Returns the breaker's generation afterwards.
-#[napi(catch_unwind)]
-pub fn breaker_record(slot: u32, generation: f64, start_ns: f64, outcome: u32) -> Result<f64> {
-  let outcome = Outcome::from_index(outcome).ok_or_else(|| invalid(format!("unknown outcome {outcome}")))?;
+fn breaker_record(slot: u32, generation: f64, start_ns: f64, outcome: Outcome) -> f64 {
   let after = with(&BREAKERS, slot, |b| {
     let start_ns = if start_ns >= 0.0 { start_ns as u64 } else { b.now_ns() };
     b.record(Permit { generation: generation as u64, start_ns }, outcome)
   })
   .expect("breaker slot is live");
-  Ok(after as f64)
+  after as f64
+}
+
+/// `breakerRecord(slot, generation, startNs, outcome)` ([`breaker_record`]) as a plain N-API
+/// callback, like `decide`: a `#[napi]` function with arguments opens a borrow scope per call,
+/// which cost more than the record itself. Registered by [`register_breaker_record`]; its
+/// TypeScript signature is in `src/native.ts`.
+unsafe extern "C" fn breaker_record_callback(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+  let mut argc = 4usize;
+  let mut argv = [ptr::null_mut(); 4];
+  let (mut slot, mut generation, mut start_ns, mut outcome) = (0u32, 0f64, 0f64, 0u32);
+  let mut result = ptr::null_mut();
+  unsafe {
+    let ok = sys::Status::napi_ok;
+    if sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()) != ok
+      || argc < 4
+      || sys::napi_get_value_uint32(env, argv[0], &mut slot) != ok
+      || sys::napi_get_value_double(env, argv[1], &mut generation) != ok
+      || sys::napi_get_value_double(env, argv[2], &mut start_ns) != ok
+      || sys::napi_get_value_uint32(env, argv[3], &mut outcome) != ok
+    {
+      sys::napi_throw_type_error(env, ptr::null(), c"breakerRecord(slot: number, generation: number, startNs: number, outcome: number)".as_ptr());
+      return ptr::null_mut();
+    }
+    let Some(outcome) = Outcome::from_index(outcome) else {
+      sys::napi_throw_range_error(env, ptr::null(), c"breakerRecord: outcome must be 0 (success), 1 (failure) or 2 (ignore)".as_ptr());
+      return ptr::null_mut();
+    };
+    match std::panic::catch_unwind(|| breaker_record(slot, generation, start_ns, outcome)) {
+      Ok(after) => {
+        sys::napi_create_double(env, after, &mut result);
+      }
+      Err(panic) => {
+        // A Rust panic becomes a JS error, as `#[napi(catch_unwind)]` would make it.
+        let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        let text =
+          std::ffi::CString::new(format!("havoc: panic in breakerRecord: {}", message.unwrap_or_default()).replace('\0', " ")).unwrap_or_default();
+        sys::napi_throw_error(env, ptr::null(), text.as_ptr());
+      }
+    }
+  }
+  result
+}
+
+/// Adds the raw `breakerRecord` to the module's exports (called from the module's export hook).
+pub fn register_breaker_record(exports: &Object, env: &Env) -> Result<()> {
+  let mut function = ptr::null_mut();
+  unsafe {
+    check_status!(sys::napi_create_function(
+      env.raw(),
+      c"breakerRecord".as_ptr(),
+      13,
+      Some(breaker_record_callback),
+      ptr::null_mut(),
+      &mut function
+    ))?;
+    check_status!(sys::napi_set_named_property(env.raw(), exports.raw(), c"breakerRecord".as_ptr(), function))?;
+  }
+  Ok(())
 }
 
 /// Every shared breaker of the process, by name.

@@ -308,7 +308,7 @@ unsafe extern "C" fn decide_callback(env: sys::napi_env, info: sys::napi_callbac
   result
 }
 
-/// Adds the raw `decide` to the module's exports.
+/// Adds the raw `decide` (and the breaker's raw `breakerRecord`) to the module's exports.
 #[napi(module_exports)]
 pub fn register_decide(exports: Object, env: Env) -> Result<()> {
   let mut function = ptr::null_mut();
@@ -316,7 +316,7 @@ pub fn register_decide(exports: Object, env: Env) -> Result<()> {
     check_status!(sys::napi_create_function(env.raw(), c"decide".as_ptr(), 6, Some(decide_callback), ptr::null_mut(), &mut function))?;
     check_status!(sys::napi_set_named_property(env.raw(), exports.raw(), c"decide".as_ptr(), function))?;
   }
-  Ok(())
+  crate::breaker::register_breaker_record(&exports, &env)
 }
 
 fn snapshot_json(snapshot: &havoc_core::Snapshot) -> String {

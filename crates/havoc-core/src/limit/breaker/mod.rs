@@ -320,6 +320,14 @@ impl CircuitBreaker {
     self.word.load(Ordering::Acquire) >> 2
   }
 
+  /// The word admission reads while closed, `generation << 2 | state as u64`, for a binding
+  /// that maps it into another runtime (the N-API binding hands it to JS, which then admits a
+  /// call on a closed breaker with one load instead of a call into the addon). Only the
+  /// breaker writes it.
+  pub fn state_word(&self) -> &AtomicU64 {
+    &self.word
+  }
+
   /// Cumulative call counts.
   pub fn calls(&self) -> CallCounts {
     CallCounts {

@@ -181,6 +181,23 @@ fn a_snapshot_restores_an_open_breaker() {
 }
 
 #[test]
+fn the_state_word_is_what_a_closed_breaker_admits_with() {
+  let (b, clock) = breaker(consecutive(1));
+  let word = || b.state_word().load(std::sync::atomic::Ordering::Acquire);
+  assert_eq!(word(), 0, "closed, generation 0");
+  assert_eq!(b.try_acquire().unwrap().generation, word() >> 2);
+  call(&b, Outcome::Failure).unwrap();
+  assert_eq!(word(), 1 << 2 | State::Open as u64);
+  open_then_wait(&b, &clock);
+  for _ in 0..3 {
+    call(&b, Outcome::Success).unwrap();
+  }
+  assert_eq!(word() & 3, State::Closed as u64);
+  assert_eq!(word() >> 2, b.generation());
+  assert_eq!(b.try_acquire().unwrap().generation, word() >> 2);
+}
+
+#[test]
 fn slow_calls_open_a_rate_breaker() {
   let slow_calls = Some(SlowCallOptions { threshold_ns: 100 * MS, rate: 0.5 });
   let (b, clock) = breaker(BreakerOptions { trip: TripOptions::Count { rate: 0.5, size: 4, min_calls: 4 }, slow_calls, ..Default::default() });
