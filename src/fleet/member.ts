@@ -87,8 +87,10 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   if (ackIntervalMs >= ackTtlMs) throw new FleetError(`ackIntervalMs (${ackIntervalMs}) must be less than ackTtlMs (${ackTtlMs})`);
   const metrics = engine.metrics;
 
-  const subscriber = openConnection(options.redis);
-  const reader = openConnection(options.redis);
+  // Commands wait for a reconnect instead of failing after a few retries: reads are coalesced
+  // and acks are skipped while disconnected, so nothing piles up.
+  const subscriber = openConnection(options.redis, { maxRetriesPerRequest: null });
+  const reader = openConnection(options.redis, { maxRetriesPerRequest: null });
   let applied: SetId = { version: 0, id: null };
   let rejected: SetId | null = null;
   let lastRejectedRaw: string | null = null;
@@ -277,7 +279,13 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   subscriber
     .subscribe(keys.channel)
     .then(() => request(true))
-    .then(() => settleReady?.(), reportError);
+    .then(
+      () => settleReady?.(),
+      (error: unknown) => {
+        reportError(error);
+        failReady?.(error instanceof Error ? error : new HavocError(String(error)));
+      },
+    );
 
   return {
     ready,
@@ -296,15 +304,25 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     },
     async close(): Promise<void> {
       if (closed) return;
-      clearInterval(timer);
-      await queue;
-      if (reader.status === 'ready') {
-        await Promise.all([reader.del(keys.member(member)), reader.zrem(keys.members, member)]).catch(reportError);
-      }
+      // First: no sync or ack after this point can write the ack back.
       closed = true;
+      clearInterval(timer);
       failReady?.(new FleetError(`left the fleet on ${keys.channel} before it was ready`));
+      if (reader.status === 'ready') {
+        await Promise.all([reader.del(keys.member(member)), reader.zrem(keys.members, member)]).catch(() => {});
+      }
       metrics.fleetConnected.labels(keys.channel).set(0);
-      await Promise.all([subscriber, reader].map((c) => c.quit().catch(() => c.disconnect())));
+      // Disconnected, a quit would wait for Redis: just drop the connection (pending reads fail, unobserved).
+      await Promise.all(
+        [subscriber, reader].map((c) =>
+          c.status === 'ready'
+            ? c.quit().then(
+                () => {},
+                () => c.disconnect(),
+              )
+            : c.disconnect(),
+        ),
+      );
     },
   };
 }
