@@ -213,4 +213,26 @@ test('bad arguments are refused with precise errors', async (t) => {
   });
   t.deepEqual(await fleetMembers(url, { channel }), []);
   t.is(await fleetSet(url, { channel }), null);
+
+  // A set of a higher version already there (another publisher won the race): nothing is overwritten.
+  const redis = witness();
+  const newer = JSON.stringify({ version: 100, id: 'newer', config: null, format: 'json' });
+  await redis.set(`${channel}:set`, newer);
+  await t.throwsAsync(publishFleet(url, SET, { channel }), {
+    instanceOf: FleetError,
+    message: `a newer fleet set than version 1 was published meanwhile on ${channel}`,
+  });
+  t.is(await redis.get(`${channel}:set`), newer);
+});
+
+test('a Config object is published as JSON and applied as the same policies', async (t) => {
+  const channel = uniqueChannel('object');
+  const { fleet, engine } = member(channel);
+  await fleet.ready;
+  const config = parseConfig(SET.replace('error_chance: 1', 'latency_chance: 1\n    latency_duration: 25ms'));
+  await publishFleet(url, config, { channel });
+  await until(() => fleet.status().version === 1, 'the set is in force');
+  t.deepEqual(engine.state().layers.find((l) => l.name === FLEET_LAYER)?.config.policies, config.policies);
+  t.is(engine.decide('http', '/fleet/x')?.latencyMs, 25);
+  t.is((await fleetSet(url, { channel }))?.record.format, 'json');
 });
