@@ -92,6 +92,8 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   const subscriber = openConnection(options.redis, { maxRetriesPerRequest: null });
   const reader = openConnection(options.redis, { maxRetriesPerRequest: null });
   let applied: SetId = { version: 0, id: null };
+  /** Whether the set in force holds a lease (and so may run out in the engine by itself). */
+  let appliedLeased = false;
   let rejected: SetId | null = null;
   let lastRejectedRaw: string | null = null;
   let lastError: string | null = null;
@@ -113,8 +115,17 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     lastSeen: Date.now(),
   });
 
+  /** A leased set that ran out here (the engine removed the layer) is no longer in force: say so. */
+  const noticeExpiredLease = (): void => {
+    if (!appliedLeased || engine.state().layers.some((l) => l.name === FLEET_LAYER)) return;
+    appliedLeased = false;
+    applied = { version: 0, id: null };
+    metrics.fleetVersionApplied.labels(keys.channel).set(0);
+  };
+
   const writeAck = async (): Promise<void> => {
     if (closed || reader.status !== 'ready') return;
+    noticeExpiredLease();
     const value = ack();
     await reader.set(keys.member(member), JSON.stringify(value), 'PX', ackTtlMs);
     await reader.zadd(keys.members, value.lastSeen, member);
@@ -167,6 +178,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
       }
     }
     applied = { version: record.version, id: record.id };
+    appliedLeased = record.config !== null && record.ttlMs !== undefined;
     rejected = null;
     lastError = null;
     metrics.fleetVersionApplied.labels(keys.channel).set(record.version);
@@ -177,6 +189,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     if (applied.id === null && rejected === null) return;
     engine.removeLayer(FLEET_LAYER);
     applied = { version: 0, id: null };
+    appliedLeased = false;
     rejected = null;
     lastError = null;
     metrics.fleetVersionApplied.labels(keys.channel).set(0);
@@ -290,6 +303,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   return {
     ready,
     status: (): FleetMemberStatus => {
+      noticeExpiredLease();
       const layer = engine.state().layers.find((l) => l.name === FLEET_LAYER);
       return {
         member,
