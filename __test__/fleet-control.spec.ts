@@ -236,3 +236,24 @@ test('a Config object is published as JSON and applied as the same policies', as
   t.is(engine.decide('http', '/fleet/x')?.latencyMs, 25);
   t.is((await fleetSet(url, { channel }))?.record.format, 'json');
 });
+
+test('a member follows the key even over a fleet layer it did not write: no key, no fleet layer', async (t) => {
+  const channel = uniqueChannel('stale-layer');
+  const engine = new Engine({ name: `fleet-control-stale-${process.pid}` });
+  engine.applyLayer(FLEET_LAYER, parseConfig(SET));
+  const fleet = joinFleet(engine, { redis: url, channel });
+  cleanup.push(() => fleet.close());
+  await fleet.ready;
+  t.false(engine.state().layers.some((l) => l.name === FLEET_LAYER));
+});
+
+test('a member that cannot reach Redis keeps trying; closing it rejects ready and returns at once', async (t) => {
+  const engine = new Engine({ name: `fleet-control-unreachable-${process.pid}` });
+  const errors: Error[] = [];
+  const fleet = joinFleet(engine, { redis: 'redis://127.0.0.1:1', channel: uniqueChannel('unreachable'), onError: (e) => errors.push(e) });
+  await until(() => errors.length > 0, 'the connection error is reported');
+  t.regex(errors[0]!.message, /ECONNREFUSED/);
+  t.false(fleet.status().connected);
+  await fleet.close();
+  await t.throwsAsync(fleet.ready, { instanceOf: FleetError, message: /left the fleet on .* before it was ready/ });
+});

@@ -180,20 +180,22 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     applied = { version: record.version, id: record.id };
     appliedLeased = record.config !== null && record.ttlMs !== undefined;
     rejected = null;
+    lastRejectedRaw = null;
     lastError = null;
     metrics.fleetVersionApplied.labels(keys.channel).set(record.version);
     options.onApply?.(record.version);
   };
 
+  /** No set published: no fleet layer (even one this member did not write, as after a restart of the service's member). */
   const clear = (): void => {
-    if (applied.id === null && rejected === null) return;
-    engine.removeLayer(FLEET_LAYER);
+    const changed = engine.removeLayer(FLEET_LAYER) || applied.id !== null || rejected !== null;
     applied = { version: 0, id: null };
     appliedLeased = false;
     rejected = null;
+    lastRejectedRaw = null;
     lastError = null;
     metrics.fleetVersionApplied.labels(keys.channel).set(0);
-    options.onApply?.(0);
+    if (changed) options.onApply?.(0);
   };
 
   /** The set in force again: a lease renewed, or re-applied when it ran out here first. */
