@@ -257,3 +257,46 @@ test('a member that cannot reach Redis keeps trying; closing it rejects ready an
   await fleet.close();
   await t.throwsAsync(fleet.ready, { instanceOf: FleetError, message: /left the fleet on .* before it was ready/ });
 });
+
+test('a signed record with any field changed, or copied to another channel, is refused', async (t) => {
+  const channel = uniqueChannel('tamper');
+  const { fleet, fleetPolicies } = member(channel, { secret: 'k' });
+  await fleet.ready;
+  await publishFleet(url, SET, { channel, secret: 'k', ttlMs: 600_000 });
+  await until(() => fleetPolicies().includes('fleet-errors'), 'the signed set is in force');
+  const redis = witness();
+  const signed = JSON.parse((await redis.get(`${channel}:set`))!) as Record<string, unknown>;
+  const tampered: Record<string, unknown>[] = [
+    { ...signed, version: 2, config: OTHER },
+    { ...signed, version: 3, id: 'forged' },
+    { ...signed, version: 4 },
+    { ...signed, version: 5, config: OTHER, sig: 'f'.repeat(64) },
+    { ...signed, version: 6, config: OTHER, sig: 'not hex' },
+  ];
+  for (const [i, record] of tampered.entries()) {
+    await redis.set(`${channel}:set`, JSON.stringify(record));
+    await redis.publish(channel, String(record.version));
+    await until(() => rejections(fleet) === i + 1, `tampered record ${i} is refused`);
+    t.regex(fleet.status().lastError ?? '', /has a wrong signature$/);
+  }
+  // Renewed with the lease doubled but the old signature: refused too.
+  await redis.set(`${channel}:set`, JSON.stringify({ ...signed, ttlMs: 1_200_000 }));
+  await redis.publish(channel, '1');
+  await until(() => rejections(fleet) === tampered.length + 1, 'the changed lease is refused');
+  t.deepEqual(fleetPolicies(), ['fleet-errors']);
+  // The genuine record back, renewed with the secret: in force, the refusal no longer reported.
+  await redis.set(`${channel}:set`, JSON.stringify(signed), 'PX', 600_000);
+  await renewFleet(url, { channel, ttlMs: 300_000, secret: 'k' });
+  await until(() => fleet.status().lastError === null, 'the genuine renewal clears the refusal');
+  t.true((fleet.status().leaseRemainingMs ?? Infinity) <= 300_000);
+  t.is(fleet.status().version, 1);
+
+  // The untouched record under another channel's key: the channel is signed.
+  const other = uniqueChannel('tamper-other');
+  const replayed = member(other, { secret: 'k' });
+  await replayed.fleet.ready;
+  await redis.set(`${other}:set`, JSON.stringify(signed));
+  await redis.publish(other, '1');
+  await until(() => rejections(replayed.fleet) === 1, 'the replay is refused');
+  t.deepEqual(replayed.fleetPolicies(), []);
+});

@@ -205,6 +205,12 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     const layer = engine.state().layers.find((l) => l.name === FLEET_LAYER);
     if (layer?.lease) engine.renewLease(FLEET_LAYER, ttlMs);
     else apply(record, pttl);
+    // A forged renewal of this set was refused before: the genuine one supersedes it.
+    if (rejected?.id === record.id) {
+      rejected = null;
+      lastRejectedRaw = null;
+      lastError = null;
+    }
   };
 
   /** Reads the key and acts on it. `resync`: the key is the truth even if its version is lower (Redis lost its data). */
