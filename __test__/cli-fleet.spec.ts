@@ -111,3 +111,14 @@ test('bad input and an unreachable Redis are one clear error each, exit code 1',
   t.is(nothing.code, 1);
   t.regex(nothing.stderr, /no fleet set to renew on/);
 });
+
+test('every fleet command has --help with its flags and an example', async (t) => {
+  for (const command of ['', 'apply', 'renew', 'halt', 'status']) {
+    const args = command === '' ? ['fleet', '--help'] : ['fleet', command, '--help'];
+    const { code, stdout } = await havoc(args);
+    t.is(code, 0, command);
+    t.regex(stdout, new RegExp(`Usage: havoc fleet ${command}`), command);
+    t.regex(stdout, /Examples?:\n {2}\$ havoc fleet /, command);
+    if (command !== '') t.regex(stdout, /--redis <url>.*HAVOC_FLEET_REDIS/s, command);
+  }
+});

@@ -213,4 +213,90 @@ test('bad arguments are refused with precise errors', async (t) => {
   });
   t.deepEqual(await fleetMembers(url, { channel }), []);
   t.is(await fleetSet(url, { channel }), null);
+
+  // A set of a higher version already there (another publisher won the race): nothing is overwritten.
+  const redis = witness();
+  const newer = JSON.stringify({ version: 100, id: 'newer', config: null, format: 'json' });
+  await redis.set(`${channel}:set`, newer);
+  await t.throwsAsync(publishFleet(url, SET, { channel }), {
+    instanceOf: FleetError,
+    message: `a newer fleet set than version 1 was published meanwhile on ${channel}`,
+  });
+  t.is(await redis.get(`${channel}:set`), newer);
+});
+
+test('a Config object is published as JSON and applied as the same policies', async (t) => {
+  const channel = uniqueChannel('object');
+  const { fleet, engine } = member(channel);
+  await fleet.ready;
+  const config = parseConfig(SET.replace('error_chance: 1', 'latency_chance: 1\n    latency_duration: 25ms'));
+  await publishFleet(url, config, { channel });
+  await until(() => fleet.status().version === 1, 'the set is in force');
+  t.deepEqual(engine.state().layers.find((l) => l.name === FLEET_LAYER)?.config.policies, config.policies);
+  t.is(engine.decide('http', '/fleet/x')?.latencyMs, 25);
+  t.is((await fleetSet(url, { channel }))?.record.format, 'json');
+});
+
+test('a member follows the key even over a fleet layer it did not write: no key, no fleet layer', async (t) => {
+  const channel = uniqueChannel('stale-layer');
+  const engine = new Engine({ name: `fleet-control-stale-${process.pid}` });
+  engine.applyLayer(FLEET_LAYER, parseConfig(SET));
+  const fleet = joinFleet(engine, { redis: url, channel });
+  cleanup.push(() => fleet.close());
+  await fleet.ready;
+  t.false(engine.state().layers.some((l) => l.name === FLEET_LAYER));
+});
+
+test('a member that cannot reach Redis keeps trying; closing it rejects ready and returns at once', async (t) => {
+  const engine = new Engine({ name: `fleet-control-unreachable-${process.pid}` });
+  const errors: Error[] = [];
+  const fleet = joinFleet(engine, { redis: 'redis://127.0.0.1:1', channel: uniqueChannel('unreachable'), onError: (e) => errors.push(e) });
+  await until(() => errors.length > 0, 'the connection error is reported');
+  t.regex(errors[0]!.message, /ECONNREFUSED/);
+  t.false(fleet.status().connected);
+  await fleet.close();
+  await t.throwsAsync(fleet.ready, { instanceOf: FleetError, message: /left the fleet on .* before it was ready/ });
+});
+
+test('a signed record with any field changed, or copied to another channel, is refused', async (t) => {
+  const channel = uniqueChannel('tamper');
+  const { fleet, fleetPolicies } = member(channel, { secret: 'k' });
+  await fleet.ready;
+  await publishFleet(url, SET, { channel, secret: 'k', ttlMs: 600_000 });
+  await until(() => fleetPolicies().includes('fleet-errors'), 'the signed set is in force');
+  const redis = witness();
+  const signed = JSON.parse((await redis.get(`${channel}:set`))!) as Record<string, unknown>;
+  const tampered: Record<string, unknown>[] = [
+    { ...signed, version: 2, config: OTHER },
+    { ...signed, version: 3, id: 'forged' },
+    { ...signed, version: 4 },
+    { ...signed, version: 5, config: OTHER, sig: 'f'.repeat(64) },
+    { ...signed, version: 6, config: OTHER, sig: 'not hex' },
+  ];
+  for (const [i, record] of tampered.entries()) {
+    await redis.set(`${channel}:set`, JSON.stringify(record));
+    await redis.publish(channel, String(record.version));
+    await until(() => rejections(fleet) === i + 1, `tampered record ${i} is refused`);
+    t.regex(fleet.status().lastError ?? '', /has a wrong signature$/);
+  }
+  // Renewed with the lease doubled but the old signature: refused too.
+  await redis.set(`${channel}:set`, JSON.stringify({ ...signed, ttlMs: 1_200_000 }));
+  await redis.publish(channel, '1');
+  await until(() => rejections(fleet) === tampered.length + 1, 'the changed lease is refused');
+  t.deepEqual(fleetPolicies(), ['fleet-errors']);
+  // The genuine record back, renewed with the secret: in force, the refusal no longer reported.
+  await redis.set(`${channel}:set`, JSON.stringify(signed), 'PX', 600_000);
+  await renewFleet(url, { channel, ttlMs: 300_000, secret: 'k' });
+  await until(() => fleet.status().lastError === null, 'the genuine renewal clears the refusal');
+  t.true((fleet.status().leaseRemainingMs ?? Infinity) <= 300_000);
+  t.is(fleet.status().version, 1);
+
+  // The untouched record under another channel's key: the channel is signed.
+  const other = uniqueChannel('tamper-other');
+  const replayed = member(other, { secret: 'k' });
+  await replayed.fleet.ready;
+  await redis.set(`${other}:set`, JSON.stringify(signed));
+  await redis.publish(other, '1');
+  await until(() => rejections(replayed.fleet) === 1, 'the replay is refused');
+  t.deepEqual(replayed.fleetPolicies(), []);
 });

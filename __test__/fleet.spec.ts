@@ -116,8 +116,23 @@ test('a leased set whose publisher is SIGKILLed is gone from every member', asyn
   }
 
   publisher.child.kill('SIGKILL');
-  for (const report of await Promise.all(members.map((m) => m.until((r) => r.fleetPolicies.length === 0, 'the lease ran out')))) {
+  const expired = (r: { fleetPolicies: string[]; version: number }) => r.fleetPolicies.length === 0 && r.version === 0;
+  for (const report of await Promise.all(members.map((m) => m.until(expired, 'the lease ran out')))) {
     t.false(report.firing, 'no fleet fault after the lease');
     t.true(report.localFiring, 'the file layer stays');
   }
+  // The acks say it too: no fleet set in force anywhere.
+  let acks = await fleetMembers(url, { channel });
+  for (let i = 0; i < 300 && !(acks.length === 3 && acks.every((a) => a.version === 0)); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    acks = await fleetMembers(url, { channel });
+  }
+  t.deepEqual(
+    acks.map((a) => [a.member, a.version]),
+    [
+      ['a', 0],
+      ['b', 0],
+      ['c', 0],
+    ],
+  );
 });

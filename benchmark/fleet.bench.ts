@@ -84,7 +84,8 @@ async function main(): Promise<void> {
     ['publishFleet -> applied', fleetMs],
   ] as const;
   console.log(`\nPropagation to ${MEMBERS} member processes over ${PUBLISHES} publishes (${fleetMs.length} deliveries each):`);
-  for (const [label, xs] of rows) console.log(`  ${label.padEnd(36)} p50 ${show(quantile(xs, 0.5))}   p99 ${show(quantile(xs, 0.99))}`);
+  for (const [label, xs] of rows)
+    console.log(`  ${label.padEnd(36)} p50 ${show(quantile(xs, 0.5))}   p99 ${show(quantile(xs, 0.99))}   max ${show(Math.max(...xs))}`);
   const p50 = quantile(fleetMs, 0.5) / quantile(rawMs, 0.5);
   const p99 = quantile(fleetMs, 0.99) / quantile(rawMs, 0.99);
   console.log(`  fleet / baseline: p50 ${p50.toFixed(1)}x, p99 ${p99.toFixed(1)}x`);

@@ -57,7 +57,15 @@ function example(...lines: string[]): string {
 export function registerFleetCommands(program: Command): void {
   const fleet = program
     .command('fleet')
-    .description('fleet control over Redis: every service that joined the channel (joinFleet) follows what is published');
+    .description('fleet control over Redis: every service that joined the channel (joinFleet) follows what is published')
+    .addHelpText(
+      'after',
+      example(
+        'havoc fleet apply chaos.yaml --redis redis://redis:6379 --ttl 10m',
+        'havoc fleet status --redis redis://redis:6379',
+        'havoc fleet halt --redis redis://redis:6379',
+      ),
+    );
 
   withFleet(fleet.command('apply'))
     .description("publish a config file as every member's `fleet` layer (validated here first)")

@@ -33,7 +33,9 @@ export function openConnection(redis: FleetRedis, options: Partial<RedisOptions>
   }
   if (!isClient(redis)) throw new FleetError('redis must be an ioredis client (Redis, Sentinel or Cluster) or a redis:// URL');
   // `duplicate` builds a new client from the options alone; instrumentation lives on the instance.
-  const connection = redis.isCluster ? (redis as Cluster).duplicate() : (redis as Redis).duplicate(options);
+  const connection = redis.isCluster
+    ? (redis as Cluster).duplicate(undefined, { redisOptions: { ...(redis as Cluster).options.redisOptions, ...options } })
+    : (redis as Redis).duplicate(options);
   if (isIoredisInstrumented(connection)) throw new FleetError('a duplicated client came out instrumented; fleet control refuses to use it');
   return connection;
 }

@@ -87,9 +87,13 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   if (ackIntervalMs >= ackTtlMs) throw new FleetError(`ackIntervalMs (${ackIntervalMs}) must be less than ackTtlMs (${ackTtlMs})`);
   const metrics = engine.metrics;
 
-  const subscriber = openConnection(options.redis);
-  const reader = openConnection(options.redis);
+  // Commands wait for a reconnect instead of failing after a few retries: reads are coalesced
+  // and acks are skipped while disconnected, so nothing piles up.
+  const subscriber = openConnection(options.redis, { maxRetriesPerRequest: null });
+  const reader = openConnection(options.redis, { maxRetriesPerRequest: null });
   let applied: SetId = { version: 0, id: null };
+  /** Whether the set in force holds a lease (and so may run out in the engine by itself). */
+  let appliedLeased = false;
   let rejected: SetId | null = null;
   let lastRejectedRaw: string | null = null;
   let lastError: string | null = null;
@@ -111,8 +115,17 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     lastSeen: Date.now(),
   });
 
+  /** A leased set that ran out here (the engine removed the layer) is no longer in force: say so. */
+  const noticeExpiredLease = (): void => {
+    if (!appliedLeased || engine.state().layers.some((l) => l.name === FLEET_LAYER)) return;
+    appliedLeased = false;
+    applied = { version: 0, id: null };
+    metrics.fleetVersionApplied.labels(keys.channel).set(0);
+  };
+
   const writeAck = async (): Promise<void> => {
     if (closed || reader.status !== 'ready') return;
+    noticeExpiredLease();
     const value = ack();
     await reader.set(keys.member(member), JSON.stringify(value), 'PX', ackTtlMs);
     await reader.zadd(keys.members, value.lastSeen, member);
@@ -165,20 +178,24 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
       }
     }
     applied = { version: record.version, id: record.id };
+    appliedLeased = record.config !== null && record.ttlMs !== undefined;
     rejected = null;
+    lastRejectedRaw = null;
     lastError = null;
     metrics.fleetVersionApplied.labels(keys.channel).set(record.version);
     options.onApply?.(record.version);
   };
 
+  /** No set published: no fleet layer (even one this member did not write, as after a restart of the service's member). */
   const clear = (): void => {
-    if (applied.id === null && rejected === null) return;
-    engine.removeLayer(FLEET_LAYER);
+    const changed = engine.removeLayer(FLEET_LAYER) || applied.id !== null || rejected !== null;
     applied = { version: 0, id: null };
+    appliedLeased = false;
     rejected = null;
+    lastRejectedRaw = null;
     lastError = null;
     metrics.fleetVersionApplied.labels(keys.channel).set(0);
-    options.onApply?.(0);
+    if (changed) options.onApply?.(0);
   };
 
   /** The set in force again: a lease renewed, or re-applied when it ran out here first. */
@@ -188,6 +205,12 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     const layer = engine.state().layers.find((l) => l.name === FLEET_LAYER);
     if (layer?.lease) engine.renewLease(FLEET_LAYER, ttlMs);
     else apply(record, pttl);
+    // A forged renewal of this set was refused before: the genuine one supersedes it.
+    if (rejected?.id === record.id) {
+      rejected = null;
+      lastRejectedRaw = null;
+      lastError = null;
+    }
   };
 
   /** Reads the key and acts on it. `resync`: the key is the truth even if its version is lower (Redis lost its data). */
@@ -277,11 +300,18 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   subscriber
     .subscribe(keys.channel)
     .then(() => request(true))
-    .then(() => settleReady?.(), reportError);
+    .then(
+      () => settleReady?.(),
+      (error: unknown) => {
+        reportError(error);
+        failReady?.(error instanceof Error ? error : new HavocError(String(error)));
+      },
+    );
 
   return {
     ready,
     status: (): FleetMemberStatus => {
+      noticeExpiredLease();
       const layer = engine.state().layers.find((l) => l.name === FLEET_LAYER);
       return {
         member,
@@ -296,15 +326,25 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     },
     async close(): Promise<void> {
       if (closed) return;
-      clearInterval(timer);
-      await queue;
-      if (reader.status === 'ready') {
-        await Promise.all([reader.del(keys.member(member)), reader.zrem(keys.members, member)]).catch(reportError);
-      }
+      // First: no sync or ack after this point can write the ack back.
       closed = true;
+      clearInterval(timer);
       failReady?.(new FleetError(`left the fleet on ${keys.channel} before it was ready`));
+      if (reader.status === 'ready') {
+        await Promise.all([reader.del(keys.member(member)), reader.zrem(keys.members, member)]).catch(() => {});
+      }
       metrics.fleetConnected.labels(keys.channel).set(0);
-      await Promise.all([subscriber, reader].map((c) => c.quit().catch(() => c.disconnect())));
+      // Disconnected, a quit would wait for Redis: just drop the connection (pending reads fail, unobserved).
+      await Promise.all(
+        [subscriber, reader].map((c) =>
+          c.status === 'ready'
+            ? c.quit().then(
+                () => {},
+                () => c.disconnect(),
+              )
+            : c.disconnect(),
+        ),
+      );
     },
   };
 }
