@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import test from 'ava';
 import { Hedge, HedgeLostError, ManualClock, RetryBudget, type HedgeEvent } from 'havoc';
 
@@ -130,4 +131,31 @@ test("a failure is the answer once every attempt has failed; the caller's abort 
   t.is(signals.length, 2);
   t.true(signals.every((s) => s.aborted));
   t.is(clock.pending, 0);
+});
+
+test('the latency reservoir of a name is shared across worker threads', async (t) => {
+  const name = `hedge-threads-${process.pid}`;
+  const posted = await new Promise<unknown>((resolve, reject) => {
+    const worker = new Worker(
+      `const { Hedge, ManualClock } = require('havoc');
+       const { parentPort, workerData } = require('node:worker_threads');
+       const clock = new ManualClock();
+       const hedge = new Hedge({ name: workerData, clock });
+       (async () => {
+         for (let ms = 1; ms <= 20; ms++) {
+           let answer;
+           const run = hedge.execute(() => new Promise((r) => (answer = r)));
+           clock.advance(ms);
+           answer(ms);
+           await run;
+         }
+         return hedge.currentDelayMs;
+       })().then((v) => parentPort.postMessage(v), (e) => parentPort.postMessage(String(e)));`,
+      { eval: true, workerData: name },
+    );
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  t.is(posted, 19);
+  t.is(new Hedge({ name }).currentDelayMs, 19, "the main thread sees the worker's latencies");
 });

@@ -166,6 +166,11 @@ test("wrap: the caller's abort reason survives every layer (breaker, retry, time
   t.is(await t.throwsAsync(run), reason);
   t.deepEqual(attempts, [1], 'a layer passing only the signal keeps the attempt from outside');
   t.throws(() => wrap({} as never), { instanceOf: TypeError, message: /argument 0 has no execute/ });
+  const sync = new Error('thrown synchronously');
+  const empty = wrap().execute(() => {
+    throw sync;
+  });
+  t.is(await t.throwsAsync(empty), sync, 'a rejection, not a throw');
 });
 
 test('10,000 wrapped calls leave no active timers', async (t) => {

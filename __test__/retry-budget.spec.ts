@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import test from 'ava';
+import * as fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { Engine, ManualClock, Retry, RetryBudget, RetryExhaustedError, sharedRetryBudgets, startControlPlane } from 'havoc';
 import { onClock, resetError } from './fixtures/clock.js';
@@ -14,6 +15,39 @@ test('retries stay within ratio × requests + minPerSec × window seconds, and t
   budget.setClockMs(25_000);
   t.like(budget.status(), { requests: 0, retries: 0 }, 'an idle gap empties the window');
   t.true(budget.trySpend());
+});
+
+test('property: a retry is granted exactly while the window holds fewer than ratio × requests + minPerSec × seconds', (t) => {
+  const op = fc.oneof(
+    fc.constant({ kind: 'request' as const }),
+    fc.constant({ kind: 'spend' as const }),
+    fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 3000 }) }),
+  );
+  fc.assert(
+    fc.property(
+      fc.double({ min: 0, max: 2, noNaN: true }),
+      fc.integer({ min: 0, max: 3 }),
+      fc.array(op, { maxLength: 300 }),
+      (ratio, minPerSec, ops) => {
+        const budget = RetryBudget.withManualClock({ ratio, minPerSec, windowMs: 5000 });
+        let now = 0;
+        for (const o of ops) {
+          if (o.kind === 'request') budget.recordRequest();
+          else if (o.kind === 'advance') budget.setClockMs((now += o.ms));
+          else {
+            const before = budget.status();
+            const allowed = Math.floor(ratio * before.requests + minPerSec * 5);
+            const granted = budget.trySpend();
+            if (granted !== before.retries < allowed) return false;
+            if (budget.status().retries !== before.retries + (granted ? 1 : 0)) return false;
+          }
+        }
+        return true;
+      },
+    ),
+    { numRuns: 200 },
+  );
+  t.pass();
 });
 
 test('bad budget options are RangeErrors naming the option', (t) => {

@@ -260,6 +260,16 @@ test("non-retryable errors are rethrown unchanged after one call: fatal, Deadlin
   }
 });
 
+test('nested retries do not multiply: an inner RetryExhaustedError is not retried', async (t) => {
+  const clock = new ManualClock();
+  const inner = new Retry({ clock, maxAttempts: 3 });
+  const outer = new Retry({ clock, maxAttempts: 3 });
+  const calls = { n: 0 };
+  const error = await t.throwsAsync(onClock(clock, wrap(outer, inner).execute(failing(calls))), { instanceOf: RetryExhaustedError });
+  t.is(calls.n, 3);
+  t.is(error.attempts, 3);
+});
+
 test("retryOn replaces the classifier but never retries the caller's abort", async (t) => {
   const clock = new ManualClock();
   const calls = { n: 0 };

@@ -247,7 +247,7 @@ export class RetryExhaustedError extends AggregateError {
 
   /** Calls made. */
   readonly attempts: number;
-  /** Milliseconds from the first call to giving up. */
+  /** Milliseconds from the first failure to giving up. */
   readonly elapsedMs: number;
   readonly reason: RetryGiveUpReason;
 

@@ -6,6 +6,7 @@ import {
   LoadShedError,
   RateLimitExceededError,
   RateLimitStoreError,
+  RetryExhaustedError,
 } from '../errors.js';
 
 /** havoc's own refusals: decisions made here, before the dependency was asked. */
@@ -79,7 +80,8 @@ function isNetworkTypeError(error: TypeError): boolean {
 
 /**
  * The default retry classifier: everything is retried but what retrying cannot fix — the
- * caller's abort, errors marked `fatal`, `DeadlineExceededError`, `CircuitOpenError`, programming
+ * caller's abort, errors marked `fatal`, `DeadlineExceededError`, `CircuitOpenError`, an inner
+ * retry's `RetryExhaustedError`, programming
  * errors (`TypeError` but fetch's network failures, `RangeError`, `SyntaxError`) and permanent
  * client errors (`isPermanentClientError`). Timeouts, connection resets, 5xx, 408, 429, gRPC
  * UNAVAILABLE, deadlocks and server shutdowns are retried.
@@ -88,6 +90,8 @@ export function isRetryable(error: unknown, signal?: AbortSignal): boolean {
   if (signal?.aborted) return false;
   if (isFatal(error)) return false;
   if (error instanceof DeadlineExceededError || error instanceof CircuitOpenError) return false;
+  // An inner retry already gave up: retrying it again would multiply the calls (resile's 5 × 5).
+  if (error instanceof RetryExhaustedError) return false;
   if (error instanceof TypeError) return isNetworkTypeError(error);
   if (error instanceof RangeError || error instanceof SyntaxError) return false;
   if (typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError') return false;

@@ -16,7 +16,14 @@ export class Wrapped implements Executor {
     const policies = this.policies;
     const run = (index: number, context: CallContext): Promise<T> => {
       const policy = policies[index];
-      if (policy === undefined) return Promise.resolve(fn(context));
+      if (policy === undefined) {
+        // A rejection, never a synchronous throw, whatever fn does (with no policy around it too).
+        try {
+          return Promise.resolve(fn(context));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
       return policy.execute((argument: LayerArgument) => run(index + 1, toContext(argument, context.attempt)), {
         signal: context.signal,
         attempt: context.attempt,

@@ -14,7 +14,7 @@ export interface RetryOptions {
   capMs?: number | string;
   /** Default `'full'`. */
   jitter?: Jitter;
-  /** Give up rather than start a sleep that would end later than this after the first call. Default Infinity. */
+  /** Give up rather than start a sleep that would end later than this after the first failure. Default Infinity. */
   maxElapsedMs?: number | string;
   /** A server asking for a longer wait than this is not retried (reason `'retry-after'`). Default 30 s. */
   maxRetryAfterMs?: number | string;

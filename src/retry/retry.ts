@@ -77,7 +77,9 @@ export class Retry {
     this.#budget?.recordRequest();
     const counts = this.#counts;
     const clock = this.#clock;
-    const start = clock.now();
+    // Read at the first failure, not before the first call: a clock read costs a succeeding
+    // call more than the rest of the loop does.
+    let start = -1;
     let errors: unknown[] | undefined;
     let previousMs = this.#o.baseMs;
     for (let attempt = 1; ; attempt++) {
@@ -91,6 +93,7 @@ export class Retry {
           throw error;
         }
         (errors ??= []).push(error);
+        if (start < 0) start = clock.now();
         const delayMs = this.#delayBefore(attempt, error, previousMs, signal, start);
         if (typeof delayMs === 'string') {
           counts.exhausted += 1;
