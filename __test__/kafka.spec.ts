@@ -163,6 +163,25 @@ test('eachMessage, error: the handler is not called, kafkajs restarts the consum
   t.true(crashes.every((error) => error instanceof Error));
 });
 
+test('eachMessage, an error kafkajs counts as not retriable: the consumer crashes and does not restart, as kafkajs does', async (t) => {
+  const topic = await uniqueTopic('each-message-fatal');
+  await produceBare(t, topic, [{ value: 'f0' }]);
+  const engine = chaosEngine([{ name: 'fatal', type: 'kafka', target: topic, error_chance: 1, error_code: 4242 }]);
+  const seen: string[] = [];
+  const kafka = kafkaClient(engine);
+  let crash: { error: Error; restart: boolean } | undefined;
+  const consumer = kafka.consumer({ groupId: `spec-group-${randomUUID().slice(0, 8)}`, retry: { initialRetryTime: 20, retries: 2 } });
+  consumer.on(consumer.events.CRASH, (event) => (crash = event.payload));
+  await consumer.connect();
+  t.teardown(() => consumer.disconnect());
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ message }) => void seen.push(text(message)) });
+  await waitFor(() => crash !== undefined, 'the consumer to crash');
+  t.false(crash!.restart);
+  t.deepEqual(seen, []);
+  t.is(await faults(engine, 'error'), 1, 'not retried either');
+});
+
 test('kafkajs’s own retry never sees an injected send error: one decision per send, the application retries', async (t) => {
   const topic = await uniqueTopic('no-internal-retry');
   const engine = chaosEngine([{ name: 'fail', type: 'kafka', target: topic, error_chance: 1 }]);
