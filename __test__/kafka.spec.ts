@@ -13,13 +13,13 @@ import {
   closeWitness,
   committed,
   consumerOf,
+  createTopic,
   highWatermarks,
   kafkaClient,
   produceBare,
   producerOf,
   uniqueTopic,
   waitFor,
-  witnessAdmin,
   written,
 } from './fixtures/kafka.js';
 import { serverTest } from './fixtures/servers.js';
@@ -325,7 +325,7 @@ test('protected by default: _schemas, __consumer_offsets and __transaction_state
   const schemas = `_schemas-spec-${randomUUID().slice(0, 8)}`;
   const ignored = await uniqueTopic('ignored');
   const faulted = await uniqueTopic('faulted');
-  await (await witnessAdmin()).createTopics({ topics: [{ topic: schemas }], waitForLeaders: true });
+  await createTopic(schemas);
   const everything = [{ name: 'everything', type: 'kafka', target: 'all', error_chance: 1 }];
   const engine = chaosEngine(everything, { ignored_commands: { kafka: ['spec-ignored-'] } });
   const producer = await producerOf(t, kafkaClient(engine));
