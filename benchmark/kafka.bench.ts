@@ -48,7 +48,17 @@ async function main(): Promise<void> {
   const client = (): Kafka => new Kafka({ clientId: 'havoc-bench', brokers, logLevel: logLevel.NOTHING });
   const admin = client().admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic: TOPIC }], waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic: TOPIC }], waitForLeaders: false });
+  // kafkajs's own waitForLeaders gives up on a busy broker's UNKNOWN_TOPIC_OR_PARTITION: poll.
+  for (let tries = 0; ; tries += 1) {
+    const leader = await admin.fetchTopicMetadata({ topics: [TOPIC] }).then(
+      ({ topics: [metadata] }) => metadata?.partitions.every((p) => p.leader >= 0) === true,
+      () => false,
+    );
+    if (leader) break;
+    if (tries === 600) throw new Error(`${TOPIC} has no leader after 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   // Fresh producers every round, connected in the order they run: a producer's connection
   // (which broker thread serves it) turned out to matter more than the decision, so no
   // producer keeps one connection for the whole run.
