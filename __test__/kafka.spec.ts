@@ -13,13 +13,13 @@ import {
   closeWitness,
   committed,
   consumerOf,
+  createTopic,
   highWatermarks,
   kafkaClient,
   produceBare,
   producerOf,
   uniqueTopic,
   waitFor,
-  witnessAdmin,
   written,
 } from './fixtures/kafka.js';
 import { serverTest } from './fixtures/servers.js';
@@ -161,6 +161,25 @@ test('eachMessage, error: the handler is not called, kafkajs restarts the consum
   await waitFor(async () => (await committed(group, topic))[0] === 3, 'every offset to be committed');
   t.deepEqual(seen, ['m0', 'm1', 'm2'], 'm0 was not redelivered: its offset was committed before the error');
   t.true(crashes.every((error) => error instanceof Error));
+});
+
+test('eachMessage, an error kafkajs counts as not retriable: the consumer crashes and does not restart, as kafkajs does', async (t) => {
+  const topic = await uniqueTopic('each-message-fatal');
+  await produceBare(t, topic, [{ value: 'f0' }]);
+  const engine = chaosEngine([{ name: 'fatal', type: 'kafka', target: topic, error_chance: 1, error_code: 4242 }]);
+  const seen: string[] = [];
+  const kafka = kafkaClient(engine);
+  let crash: { error: Error; restart: boolean } | undefined;
+  const consumer = kafka.consumer({ groupId: `spec-group-${randomUUID().slice(0, 8)}`, retry: { initialRetryTime: 20, retries: 2 } });
+  consumer.on(consumer.events.CRASH, (event) => (crash = event.payload));
+  await consumer.connect();
+  t.teardown(() => consumer.disconnect());
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ message }) => void seen.push(text(message)) });
+  await waitFor(() => crash !== undefined, 'the consumer to crash');
+  t.false(crash!.restart);
+  t.deepEqual(seen, []);
+  t.is(await faults(engine, 'error'), 1, 'not retried either');
 });
 
 test('kafkajs’s own retry never sees an injected send error: one decision per send, the application retries', async (t) => {
@@ -306,7 +325,7 @@ test('protected by default: _schemas, __consumer_offsets and __transaction_state
   const schemas = `_schemas-spec-${randomUUID().slice(0, 8)}`;
   const ignored = await uniqueTopic('ignored');
   const faulted = await uniqueTopic('faulted');
-  await (await witnessAdmin()).createTopics({ topics: [{ topic: schemas }], waitForLeaders: true });
+  await createTopic(schemas);
   const everything = [{ name: 'everything', type: 'kafka', target: 'all', error_chance: 1 }];
   const engine = chaosEngine(everything, { ignored_commands: { kafka: ['spec-ignored-'] } });
   const producer = await producerOf(t, kafkaClient(engine));
