@@ -10,6 +10,9 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { Engine, normalizeSql, validateConfig, wrapHandler } from 'havoc';
 import { normalizeSqlJs } from './sql-reference.js';
+// What every interceptor calls per request: the engine's decision plus its pass count.
+import { decide as interceptorDecide } from '../src/interceptors/contract.js';
+type ContractEngine = Parameters<typeof interceptorDecide>[0];
 
 // The raw addon (compiled to build/benchmark/, so the package root is two levels up).
 const addon = require(path.join(__dirname, '..', '..', 'index.js')) as typeof import('../index.js');
@@ -62,6 +65,13 @@ const decideGroup: Record<string, () => Operation> = {
   'decide-idle': () => {
     const engine = httpEngine('cg-idle');
     return () => engine.decide('sql', 'SELECT 1');
+  },
+  // The same through the interceptors' contract (src/interceptors/contract.ts): what a pg,
+  // ioredis or gRPC call pays per request when its protocol has no policy.
+  'interceptor-idle': () => {
+    const engine = httpEngine('cg-interceptor-idle');
+    const same = engine as unknown as ContractEngine; // the package's Engine, compiled twice
+    return () => interceptorDecide(same, 'sql', 'SELECT 1');
   },
   'decide-miss': () => {
     const engine = httpEngine('cg-miss');

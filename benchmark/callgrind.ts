@@ -55,7 +55,7 @@ function addonInstructions(file: string): number {
 }
 
 /** Instructions in the addon during each run of the operations that must not cross into it. */
-const NO_CROSSING = ['decide-idle'];
+const NO_CROSSING = ['decide-idle', 'interceptor-idle'];
 const addonShare: Record<string, number[]> = {};
 
 /** Instructions per operation, every round, for each operation of `group`. */
@@ -166,6 +166,7 @@ function main(): void {
       row('empty N-API call (no arguments)', 'napi-empty', c('napi-empty')),
       row('napi-rs floor: decide arguments, does nothing', 'napi-floor', c('napi-floor'), ['empty N-API call', c('napi-empty')]),
       row('decide, protocol with nothing that can fire (sql; 100 http policies)', 'decide-idle', c('decide-idle'), floor),
+      row("an interceptor's decision, protocol with nothing that can fire (contract.ts)", 'interceptor-idle', c('interceptor-idle'), floor),
       row('decide, 100 http policies, no match', 'decide-miss', c('decide-miss'), floor),
       row('decide, match, chances 0', 'decide-match', c('decide-match'), floor),
       row('decide, match, error fires', 'decide-fire', c('decide-fire'), floor),

@@ -6,6 +6,9 @@ import path from 'node:path';
 import { Bench } from 'tinybench';
 import { Engine, type Config, type Policy } from 'havoc';
 import { config, policy } from '../__test__/fixtures/policies.js';
+// What every interceptor calls per request: the engine's decision plus its pass count.
+import { decide as interceptorDecide } from '../src/interceptors/contract.js';
+type ContractEngine = Parameters<typeof interceptorDecide>[0];
 
 // The raw addon (compiled to build/benchmark/, so the package root is two levels up).
 const native = require(path.join(__dirname, '..', '..', 'index.js')) as typeof import('../index.js');
@@ -48,6 +51,8 @@ class PlainJsMatcher {
 
 async function main() {
   const engine = new Engine({ name: 'bench', config: havocConfig, seed: 1 });
+  // The package's Engine, compiled once more under build/src for the contract's import.
+  const contractEngine = engine as unknown as ContractEngine;
   const js = new PlainJsMatcher(policies);
   const miss = '/api/v2/orders/42?expand=items';
   const hitFiring = '/api/v1/resource-1';
@@ -64,6 +69,7 @@ async function main() {
   const tasks: [string, () => unknown][] = [
     ['floor: napi-rs call with the same arguments, doing nothing', () => native.noop(0, miss, headers)],
     ['havoc decide: protocol with nothing that can fire (sql)', () => engine.decide('sql', 'SELECT 1', headers)],
+    ["an interceptor's decision (contract.ts): nothing can fire (sql)", () => interceptorDecide(contractEngine, 'sql', 'SELECT 1')],
     ['havoc decide: path whose first segment no policy names', () => engine.decide('http', '/bench/hello', headers)],
     ['havoc decide: no match', () => engine.decide('http', miss, headers)],
     ['havoc decide: match, chances 0', () => engine.decide('http', hitQuiet, headers)],
