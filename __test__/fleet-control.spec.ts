@@ -310,7 +310,16 @@ test('a replayed older signed record is refused as stale, on a reconnect too; an
   const registry = new Registry();
   const engine = new Engine({ name: `fleet-control-replay-${process.pid}`, registry });
   // Acks only after a read (the interval is out of reach): a new ack says the member read the key.
-  const fleet = joinFleet(engine, { redis: app, channel, member: 'replay', secret: 'k', ackTtlMs: 600_000, ackIntervalMs: 300_000 });
+  const appliedVersions: number[] = [];
+  const fleet = joinFleet(engine, {
+    redis: app,
+    channel,
+    member: 'replay',
+    secret: 'k',
+    ackTtlMs: 600_000,
+    ackIntervalMs: 300_000,
+    onApply: (version) => appliedVersions.push(version),
+  });
   cleanup.push(() => fleet.close());
   const fleetPolicies = () =>
     engine
@@ -356,10 +365,12 @@ test('a replayed older signed record is refused as stale, on a reconnect too; an
   );
 
   // The newest leased record, written back with a fresh expiry after its lease ran out, does not bring it back.
-  await publishFleet(url, SET, { channel, secret: 'k', ttlMs: 500 });
-  await until(() => fleetPolicies().includes('fleet-errors'), 'the leased set 3 is in force');
-  t.is(fleet.status().lastError, null, 'a newer set supersedes the refusal');
+  // The lease only has to outlive reading the key back here; the member may apply it later.
+  await publishFleet(url, SET, { channel, secret: 'k', ttlMs: 5000 });
   const leased = (await redis.get(`${channel}:set`))!;
+  t.not(leased, null);
+  await until(() => appliedVersions.includes(3), 'the leased set 3 was applied');
+  t.is(fleet.status().lastError, null, 'a newer set supersedes the refusal');
   await until(() => fleetPolicies().length === 0, 'the lease ran out');
   await until(async () => (await redis.exists(`${channel}:set`)) === 0, 'the key expired');
   const before = await lastSeen();
@@ -378,12 +389,48 @@ test('a replayed older signed record is refused as stale, on a reconnect too; an
 
   // A Redis that lost everything (restarted empty): no set, then versions from 1 again, newer by issuedAt.
   await redis.del(`${channel}:set`, `${channel}:version`);
+  const beforeCut = await lastSeen();
   await cutConnections();
-  await until(async () => fleet.status().connected && (await lastSeen()) > before, 'resynced');
+  await until(async () => fleet.status().connected && (await lastSeen()) > beforeCut, 'resynced');
+  t.is(fleet.status().version, 0);
   t.is((await publishFleet(url, OTHER, { channel, secret: 'k' })).version, 1);
   await until(() => fleetPolicies().includes('other-errors'), 'the new set 1 is in force');
   t.is(fleet.status().version, 1);
   await publishFleet(url, null, { channel, secret: 'k' });
   await until(() => fleetPolicies().length === 0 && fleet.status().version === 2, 'the signed clear is in force');
   t.is(rejections(fleet), 1);
+});
+
+test('a publisher whose clock is behind issues just after the signed set in the key; with no set there it is refused as stale', async (t) => {
+  const channel = uniqueChannel('skew');
+  const { fleet, fleetPolicies } = member(channel, { secret: 'k' });
+  await fleet.ready;
+  await publishFleet(url, SET, { channel, secret: 'k', ttlMs: 600_000 });
+  await until(() => fleetPolicies().includes('fleet-errors'), 'set 1 is in force');
+  const issued = async () => (await fleetSet(url, { channel }))!.record.issuedAt!;
+  const first = await issued();
+
+  // This process's clock an hour behind the first publisher's (the member's clock plays no part).
+  const realNow = Date.now;
+  Date.now = () => realNow() - 3_600_000;
+  try {
+    await renewFleet(url, { channel, ttlMs: 300_000, secret: 'k' });
+    t.is(await issued(), first + 1, 'a renewal is newer than what it renews');
+    await until(() => (fleet.status().leaseRemainingMs ?? Infinity) <= 300_000, 'the renewal is taken');
+    await publishFleet(url, OTHER, { channel, secret: 'k' });
+    t.is(await issued(), first + 2, 'a publish is newer than the signed set in the key');
+    await until(() => fleetPolicies().includes('other-errors'), 'set 2 is in force');
+
+    // Nothing in the key to go past (a lease ran out, Redis restarted empty): the hour shows.
+    await witness().del(`${channel}:set`);
+    await publishFleet(url, SET, { channel, secret: 'k' });
+    await until(() => rejections(fleet) === 1, 'the set issued an hour back is refused');
+    t.regex(fleet.status().lastError ?? '', /is stale: .* a replay, or a publisher whose clock is behind$/);
+    t.deepEqual(fleetPolicies(), ['other-errors']);
+  } finally {
+    Date.now = realNow;
+  }
+  await publishFleet(url, SET, { channel, secret: 'k' });
+  await until(() => fleetPolicies().includes('fleet-errors'), 'a publisher with the right clock is in force');
+  t.is(fleet.status().lastError, null);
 });

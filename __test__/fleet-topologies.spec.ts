@@ -1,10 +1,11 @@
 // Fleet control through a Redis Cluster and through Sentinel, each started by this suite on
 // free loopback ports: members join with an ioredis `Cluster` client or a Sentinel-configured
 // `Redis` client (havoc duplicates it for its own connections), a publish through the same
-// kind of client reaches every member, acks are listed, and on the Cluster a lease runs out.
+// kind of client reaches every member, acks are listed, and on the Cluster (the channel's keys
+// on different nodes) a late joiner gets the set and a lease runs out.
 import test from 'ava';
 import { Cluster, Redis } from 'ioredis';
-import { Engine, FLEET_LAYER, fleetMembers, joinFleet, publishFleet, type FleetMember } from 'havoc';
+import { Engine, FLEET_LAYER, fleetMembers, joinFleet, publishFleet, renewFleet, type FleetMember } from 'havoc';
 import { PATIENCE_MS, uniqueChannel } from './fixtures/fleet.js';
 import { redisInstalled, startRedisCluster, startSentinel, stopAll } from './fixtures/redis-topologies.js';
 
@@ -44,6 +45,19 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
   }
 }
 
+/** The ports of the masters serving `keys`. */
+async function nodesOf(cluster: Cluster, keys: string[]): Promise<Set<number>> {
+  const ranges = await cluster.cluster('SLOTS');
+  const ports = new Set<number>();
+  for (const key of keys) {
+    const slot = await cluster.cluster('KEYSLOT', key);
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+    if (range === undefined) throw new Error(`no node serves slot ${slot}`);
+    ports.add(range[2]![1]);
+  }
+  return ports;
+}
+
 serial('through a Redis Cluster: a publish reaches every member, acks are listed, a lease runs out', async (t) => {
   const ports = await startRedisCluster();
   const cluster = (): Cluster => {
@@ -51,12 +65,15 @@ serial('through a Redis Cluster: a publish reaches every member, acks are listed
     cleanup.push(() => void client.disconnect());
     return client;
   };
-  const channel = uniqueChannel('cluster');
+  const publisher = cluster();
+  // A channel whose keys are not all on one node, so that nothing may rely on them being together.
+  let channel = uniqueChannel('cluster');
+  while ((await nodesOf(publisher, [`${channel}:set`, `${channel}:version`, `${channel}:members`])).size < 2)
+    channel = uniqueChannel('cluster');
   const members = [member(cluster(), channel), member(cluster(), channel)];
   await Promise.all(members.map((m) => m.fleet.ready));
   t.true(members.every((m) => m.fleet.status().connected));
 
-  const publisher = cluster();
   t.is((await publishFleet(publisher, SET, { channel })).version, 1);
   await until(() => members.every((m) => m.fleetPolicies().includes('fleet-errors')), 'the set is in force on both members');
 
@@ -76,8 +93,10 @@ serial('through a Redis Cluster: a publish reaches every member, acks are listed
   t.deepEqual(late.fleetPolicies(), ['fleet-errors']);
   members.push(late);
 
-  await publishFleet(publisher, OTHER, { channel, ttlMs: 1500 });
+  await publishFleet(publisher, OTHER, { channel, ttlMs: 600_000 });
   await until(() => members.every((m) => m.fleetPolicies().includes('other-errors')), 'the leased set is in force');
+  // Renewed (a script on the Cluster too) to a short lease, then left to run out.
+  await renewFleet(publisher, { channel, ttlMs: 300 });
   await until(() => members.every((m) => m.fleetPolicies().length === 0), 'the lease ran out on every member');
   for (const { fleet } of members) t.is(fleet.status().version, 0, 'no fleet set in force');
 
