@@ -230,8 +230,11 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     lastError = null;
   };
 
-  /** Refuses a record a member with a secret must not take: unsigned, wrongly signed, or older than the newest applied. */
-  const checkSigned = (record: FleetRecord, secret: string): { issuedAt: number } => {
+  /**
+   * Refuses a record a member with a secret must not take: unsigned, wrongly signed, or older
+   * than the newest applied. Returns the record's `issuedAt`.
+   */
+  const checkSigned = (record: FleetRecord, secret: string): number => {
     const which = `fleet set ${record.version} on ${keys.channel}`;
     if (record.sig === undefined) throw new FleetRejectionError('unsigned', `${which} is not signed`, record.version);
     if (!signatureMatches(keys.channel, record, secret))
@@ -248,13 +251,13 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
           `(issued at ${new Date(newest.issuedAt).toISOString()}) applied here; a replay, or a publisher whose clock is behind`,
         record.version,
       );
-    return { issuedAt };
+    return issuedAt;
   };
 
   /** What a member with a secret does with a signed record that is not older than the newest applied. */
   const takeSigned = (record: FleetRecord, issuedAt: number, pttl: number): void => {
     // The newest record read again (an announcement repeated, a reconnect, the key written back):
-    // it neither extends a lease nor brings back a set whose lease ran out here.
+    // it neither extends a lease nor brings back a set whose lease ran out here or a missing key cleared.
     if (newest !== null && record.id === newest.id && issuedAt === newest.issuedAt) {
       if (record.id === applied.id) forgiveRenewal(record);
     } else if (record.id === applied.id) renew(record, pttl);
@@ -275,7 +278,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
       try {
         record = decodeRecord(keys.set, raw);
         // Signed: ordered by issuedAt, not by version (a Redis restarted empty counts from 1 again).
-        if (secret !== undefined) takeSigned(record, checkSigned(record, secret).issuedAt, pttl);
+        if (secret !== undefined) takeSigned(record, checkSigned(record, secret), pttl);
         else if (record.id === applied.id) renew(record, pttl);
         else if ((resync || record.version >= applied.version) && record.id !== rejected?.id) apply(record, pttl);
       } catch (error) {
