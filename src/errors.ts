@@ -213,8 +213,11 @@ export class FleetError extends HavocError {
   }
 }
 
-/** Why a fleet member refused a set: its configuration, its signature, or a record that is not one. */
-export type FleetRejectionReason = 'config' | 'unsigned' | 'signature' | 'malformed';
+/**
+ * Why a fleet member refused a set: its configuration, its signature, a record that is not one,
+ * or a signed record older than the newest this member applied (a replay).
+ */
+export type FleetRejectionReason = 'config' | 'unsigned' | 'signature' | 'malformed' | 'stale';
 
 /** A fleet member refused a published set (or a message); its last good set keeps running. */
 export class FleetRejectionError extends HavocError {

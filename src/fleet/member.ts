@@ -1,7 +1,9 @@
 // A fleet member: keeps an engine's `fleet` layer equal to the set under `<channel>:set`.
 // Pub/sub only announces that there is something to read; the key is the truth, read on
 // every announcement and whenever a connection becomes ready (start, reconnect, a Redis
-// restarted), so a member that missed messages catches up instead of drifting.
+// restarted), so a member that missed messages catches up instead of drifting. With a secret,
+// signatures prove who wrote a record, and its signed `issuedAt` how new it is: a member keeps
+// the newest it applied and refuses an older one (a replay written into the key), even then.
 import { hostname } from 'node:os';
 
 import { parseConfig } from '../config.js';
@@ -99,6 +101,15 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   let lastError: string | null = null;
   let rejections = 0;
   let closed = false;
+  /**
+   * With a secret: the newest signed record applied or renewed here. It outlives a missing key
+   * (a Redis restarted empty, a lease run out, a deleted key), so a replay cannot follow one.
+   */
+  let newest: { issuedAt: number; version: number; id: string } | null = null;
+  const markNewest = (record: FleetRecord): void => {
+    if (secret !== undefined && record.issuedAt !== undefined)
+      newest = { issuedAt: record.issuedAt, version: record.version, id: record.id };
+  };
 
   const connected = (): boolean => subscriber.status === 'ready' && reader.status === 'ready';
   const showConnected = (): void => {
@@ -179,6 +190,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     }
     applied = { version: record.version, id: record.id };
     appliedLeased = record.config !== null && record.ttlMs !== undefined;
+    markNewest(record);
     rejected = null;
     lastRejectedRaw = null;
     lastError = null;
@@ -203,14 +215,53 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     const ttlMs = leaseOf(record, pttl);
     if (ttlMs === undefined) return;
     const layer = engine.state().layers.find((l) => l.name === FLEET_LAYER);
-    if (layer?.lease) engine.renewLease(FLEET_LAYER, ttlMs);
-    else apply(record, pttl);
-    // A forged renewal of this set was refused before: the genuine one supersedes it.
-    if (rejected?.id === record.id) {
-      rejected = null;
-      lastRejectedRaw = null;
-      lastError = null;
-    }
+    if (layer?.lease) {
+      engine.renewLease(FLEET_LAYER, ttlMs);
+      markNewest(record);
+    } else apply(record, pttl);
+    forgiveRenewal(record);
+  };
+
+  /** A forged renewal of this set was refused before: the genuine record supersedes it. */
+  const forgiveRenewal = (record: FleetRecord): void => {
+    if (rejected?.id !== record.id) return;
+    rejected = null;
+    lastRejectedRaw = null;
+    lastError = null;
+  };
+
+  /**
+   * Refuses a record a member with a secret must not take: unsigned, wrongly signed, or older
+   * than the newest applied. Returns the record's `issuedAt`.
+   */
+  const checkSigned = (record: FleetRecord, secret: string): number => {
+    const which = `fleet set ${record.version} on ${keys.channel}`;
+    if (record.sig === undefined) throw new FleetRejectionError('unsigned', `${which} is not signed`, record.version);
+    if (!signatureMatches(keys.channel, record, secret))
+      throw new FleetRejectionError('signature', `${which} has a wrong signature`, record.version);
+    const { issuedAt } = record;
+    if (issuedAt === undefined) throw new FleetRejectionError('malformed', `${which} is signed but carries no issuedAt`, record.version);
+    if (
+      newest !== null &&
+      (issuedAt < newest.issuedAt || (issuedAt === newest.issuedAt && record.id !== newest.id && record.version <= newest.version))
+    )
+      throw new FleetRejectionError(
+        'stale',
+        `${which} is stale: issued at ${new Date(issuedAt).toISOString()}, before set ${newest.version} ` +
+          `(issued at ${new Date(newest.issuedAt).toISOString()}) applied here; a replay, or a publisher whose clock is behind`,
+        record.version,
+      );
+    return issuedAt;
+  };
+
+  /** What a member with a secret does with a signed record that is not older than the newest applied. */
+  const takeSigned = (record: FleetRecord, issuedAt: number, pttl: number): void => {
+    // The newest record read again (an announcement repeated, a reconnect, the key written back):
+    // it neither extends a lease nor brings back a set whose lease ran out here or a missing key cleared.
+    if (newest !== null && record.id === newest.id && issuedAt === newest.issuedAt) {
+      if (record.id === applied.id) forgiveRenewal(record);
+    } else if (record.id === applied.id) renew(record, pttl);
+    else if (record.id !== rejected?.id) apply(record, pttl);
   };
 
   /** Reads the key and acts on it. `resync`: the key is the truth even if its version is lower (Redis lost its data). */
@@ -226,15 +277,9 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
       let record: FleetRecord | null = null;
       try {
         record = decodeRecord(keys.set, raw);
-        if (secret !== undefined && record.sig === undefined)
-          throw new FleetRejectionError('unsigned', `fleet set ${record.version} on ${keys.channel} is not signed`, record.version);
-        if (secret !== undefined && !signatureMatches(keys.channel, record, secret))
-          throw new FleetRejectionError(
-            'signature',
-            `fleet set ${record.version} on ${keys.channel} has a wrong signature`,
-            record.version,
-          );
-        if (record.id === applied.id) renew(record, pttl);
+        // Signed: ordered by issuedAt, not by version (a Redis restarted empty counts from 1 again).
+        if (secret !== undefined) takeSigned(record, checkSigned(record, secret), pttl);
+        else if (record.id === applied.id) renew(record, pttl);
         else if ((resync || record.version >= applied.version) && record.id !== rejected?.id) apply(record, pttl);
       } catch (error) {
         if (raw === lastRejectedRaw) return;

@@ -7,7 +7,17 @@ import { ConfigError, FleetError } from '../errors.js';
 import native = require('../native.js');
 import type { Config } from '../types.js';
 import { commandConnection, type FleetConnection, type FleetRedis } from './connections.js';
-import { decodeAck, decodeRecord, fleetKeys, newRecordId, sign, type FleetAck, type FleetRecord } from './record.js';
+import {
+  decodeAck,
+  decodeRecord,
+  fleetKeys,
+  newRecordId,
+  sign,
+  signatureMatches,
+  type FleetAck,
+  type FleetKeys,
+  type FleetRecord,
+} from './record.js';
 
 /** Options of {@link publishFleet}. */
 export interface PublishFleetOptions {
@@ -85,6 +95,26 @@ function describe(redis: FleetRedis): string {
   }
 }
 
+/**
+ * The `issuedAt` of a new signed record: now, or just after the record in the key when that one
+ * is signed with the same secret and this clock is behind its publisher's, so that members,
+ * which refuse a signed record older than the newest they applied, take the new one.
+ */
+async function issueTime(connection: FleetConnection, keys: FleetKeys, secret: string | undefined): Promise<number> {
+  const now = Date.now();
+  if (secret === undefined) return now;
+  const raw = await connection.get(keys.set);
+  if (raw === null) return now;
+  let current: FleetRecord;
+  try {
+    current = decodeRecord(keys.set, raw);
+  } catch {
+    return now;
+  }
+  if (current.issuedAt === undefined || !signatureMatches(keys.channel, current, secret)) return now;
+  return Math.max(now, current.issuedAt + 1);
+}
+
 async function withConnection<T>(redis: FleetRedis, work: (connection: FleetConnection) => Promise<T>): Promise<T> {
   const { connection, connectError, release } = commandConnection(redis);
   try {
@@ -114,12 +144,14 @@ export async function publishFleet(
   checkSecret(options.secret);
   const content = configText(config, options);
   return withConnection(redis, async (connection) => {
+    const issuedAt = await issueTime(connection, keys, options.secret);
     const version = await connection.incr(keys.version);
     const record: FleetRecord = { version, id: newRecordId(), ...content };
     if (options.ttlMs !== undefined) {
       record.ttlMs = options.ttlMs;
       record.expiresAt = Date.now() + options.ttlMs;
     }
+    record.issuedAt = issuedAt;
     if (options.secret !== undefined) record.sig = sign(keys.channel, record, options.secret);
     const px = options.ttlMs === undefined ? '' : String(options.ttlMs);
     const written = await connection.eval(PUBLISH_SCRIPT, 1, keys.set, JSON.stringify(record), String(version), px, keys.channel);
@@ -139,7 +171,15 @@ export async function renewFleet(redis: FleetRedis, options: RenewFleetOptions):
     if (raw === null) throw new FleetError(`no fleet set to renew on ${keys.channel} (its lease ran out, or none was published)`);
     const record = decodeRecord(keys.set, raw);
     if (record.ttlMs === undefined) throw new FleetError(`fleet set version ${record.version} on ${keys.channel} has no lease to renew`);
-    const renewed: FleetRecord = { ...record, ttlMs: options.ttlMs, expiresAt: Date.now() + options.ttlMs };
+    // Renewing re-signs the record: never sign one this secret did not (someone wrote the key).
+    if (options.secret !== undefined && !signatureMatches(keys.channel, record, options.secret))
+      throw new FleetError(
+        `fleet set version ${record.version} on ${keys.channel} is not signed with this secret: refusing to renew (and so sign) it`,
+      );
+    const now = Date.now();
+    // A renewal is newer than the record it renews, whatever the clocks say.
+    const issuedAt = Math.max(now, (record.issuedAt ?? 0) + 1);
+    const renewed: FleetRecord = { ...record, ttlMs: options.ttlMs, expiresAt: now + options.ttlMs, issuedAt };
     delete renewed.sig;
     if (options.secret !== undefined) renewed.sig = sign(keys.channel, renewed, options.secret);
     const args = [raw, JSON.stringify(renewed), String(options.ttlMs), keys.channel, String(record.version)];

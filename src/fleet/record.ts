@@ -41,6 +41,12 @@ export interface FleetRecord {
   ttlMs?: number;
   /** When the lease runs out by the publisher's clock (ms since the epoch; members use the key's PTTL). */
   expiresAt?: number;
+  /**
+   * When this record was written (published or renewed), by the publisher's clock (ms since the
+   * epoch), raised above the signed record it replaces. Signed: members with a secret refuse a
+   * record older than the newest they applied (a replay). Always written; optional when read.
+   */
+  issuedAt?: number;
   /** HMAC-SHA256 (hex) of {@link canonical}, when published with a secret. */
   sig?: string;
 }
@@ -52,13 +58,14 @@ export function newRecordId(): string {
 /** What a signature covers: every field but the signature, the channel included (no replay on another channel). */
 export function canonical(channel: string, record: FleetRecord): string {
   return [
-    'havoc-fleet/1',
+    'havoc-fleet/2',
     channel,
     String(record.version),
     record.id,
     record.format,
     record.ttlMs === undefined ? '' : String(record.ttlMs),
     record.expiresAt === undefined ? '' : String(record.expiresAt),
+    record.issuedAt === undefined ? '' : String(record.issuedAt),
     record.config === null ? 'null' : `text:${record.config}`,
   ].join('\n');
 }
@@ -95,6 +102,7 @@ export function decodeRecord(key: string, raw: string): FleetRecord {
   if (record.format !== 'yaml' && record.format !== 'json') throw malformed('format must be "yaml" or "json"', version);
   if (record.ttlMs !== undefined && !isCount(record.ttlMs)) throw malformed('ttlMs must be a positive integer', version);
   if (record.expiresAt !== undefined && !isCount(record.expiresAt)) throw malformed('expiresAt must be a positive integer', version);
+  if (record.issuedAt !== undefined && !isCount(record.issuedAt)) throw malformed('issuedAt must be a positive integer', version);
   if (record.sig !== undefined && typeof record.sig !== 'string') throw malformed('sig must be a string', version);
   return {
     version,
@@ -103,6 +111,7 @@ export function decodeRecord(key: string, raw: string): FleetRecord {
     format: record.format,
     ...(record.ttlMs === undefined ? {} : { ttlMs: record.ttlMs }),
     ...(record.expiresAt === undefined ? {} : { expiresAt: record.expiresAt }),
+    ...(record.issuedAt === undefined ? {} : { issuedAt: record.issuedAt }),
     ...(record.sig === undefined ? {} : { sig: record.sig }),
   };
 }
