@@ -1,6 +1,8 @@
 // Discrete-event simulation of a dependency outage and recovery: 1,000 calls/s (Poisson, in
-// 4 workers of 250/s each), every call takes 20 ms; the dependency is healthy for 20 s, fails
-// every call for 60 s, then recovers for 60 s. havoc runs one breaker (the real Rust core on a
+// 4 workers of 250/s each), a healthy call takes 20 ms; the dependency is healthy for 20 s, fails
+// every call for 60 s, then recovers for 60 s. Two kinds of outage: failures that take as long
+// as a call (20 ms: an overloaded server answering 503), and failures that come back at once
+// (1 ms: connection refused). havoc runs one breaker (the real Rust core on a
 // manual clock) that the 4 workers share, as `CircuitBreaker.shared` does across threads;
 // cockatiel and opossum cannot share a breaker across threads (cockatiel #89, opossum #675),
 // so each worker has its own. cockatiel and opossum read `Date.now()` and the global timers,
@@ -27,6 +29,8 @@ import { FakeTime } from './fake-time.js';
 const WORKERS = 4;
 const RPS = 1000;
 const LATENCY_MS = 20;
+/** How long a failing call takes, per outage kind. */
+const FAILURE_MS = [20, 1];
 const OUTAGE_AT_MS = 20_000;
 const RECOVER_AT_MS = 80_000;
 const END_MS = 140_000;
@@ -111,6 +115,7 @@ function opossum(options: Opossum.Options, time: FakeTime): Contender {
 }
 
 interface Result {
+  'failures take': string;
   rule: string;
   contender: string;
   'open ms': number | 'never';
@@ -123,12 +128,12 @@ interface Result {
 
 const drain = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-async function simulate(rule: Rule, contender: Contender): Promise<Result> {
+async function simulate(rule: Rule, contender: Contender, failureMs: number): Promise<Result> {
   const random = mulberry32(SEED);
   const gap = () => (-Math.log(1 - random()) * 1000 * WORKERS) / RPS;
   const nextArrival = Array.from({ length: WORKERS }, gap);
-  const pending: { at: number; settle: () => void }[] = [];
-  let head = 0;
+  // Settlements by the simulated millisecond they are due (latencies differ, so no one queue).
+  const due: (() => void)[][] = Array.from({ length: END_MS + LATENCY_MS + 1 }, () => []);
   let failedThrough = 0;
   let avoidable = 0;
   let refusedAfterRecovery = 0;
@@ -136,7 +141,7 @@ async function simulate(rule: Rule, contender: Contender): Promise<Result> {
   let closeAt: number | undefined;
   for (let now = 0; now < END_MS; now++) {
     contender.tick(now);
-    while (head < pending.length && pending[head]!.at <= now) pending[head++]!.settle();
+    for (const settle of due[now]!) settle();
     const down = now >= OUTAGE_AT_MS && now < RECOVER_AT_MS;
     for (let w = 0; w < WORKERS; w++) {
       while (nextArrival[w]! < now + 1) {
@@ -144,8 +149,8 @@ async function simulate(rule: Rule, contender: Contender): Promise<Result> {
         const call: Call = () =>
           new Promise<void>((resolve, reject) => {
             if (down) failedThrough++;
-            if (down && now >= OUTAGE_AT_MS + LATENCY_MS) avoidable++;
-            pending.push({ at: now + LATENCY_MS, settle: down ? () => reject(new Error('dependency down')) : resolve });
+            if (down && now >= OUTAGE_AT_MS + failureMs) avoidable++;
+            due[now + (down ? failureMs : LATENCY_MS)]!.push(down ? () => reject(new Error('dependency down')) : resolve);
           });
         contender.guards[w]!.execute(call).catch((error: unknown) => {
           if (now >= RECOVER_AT_MS && (error as Error).message !== 'dependency down') refusedAfterRecovery++;
@@ -158,6 +163,7 @@ async function simulate(rule: Rule, contender: Contender): Promise<Result> {
   }
   contender.stop();
   return {
+    'failures take': `${failureMs} ms`,
     rule: rule.name,
     contender: contender.name,
     'open ms': openAt === undefined ? 'never' : openAt - OUTAGE_AT_MS,
@@ -171,31 +177,33 @@ async function simulate(rule: Rule, contender: Contender): Promise<Result> {
 async function main() {
   const results: Result[] = [];
   const summary: string[] = [];
-  for (const rule of RULES) {
-    const time = new FakeTime();
-    const makers: (() => Contender)[] = [() => havoc(rule), () => cockatiel(rule, time)];
-    if (rule.opossum) makers.push(() => opossum(rule.opossum!, time));
-    const rows: Result[] = [];
-    for (const make of makers) {
-      time.now = 0;
-      const restore = time.install();
-      try {
-        const contender = make();
-        console.error(`${rule.name}: ${contender.name} …`);
-        rows.push(await simulate(rule, contender));
-      } finally {
-        restore();
+  for (const failureMs of FAILURE_MS) {
+    for (const rule of RULES) {
+      const time = new FakeTime();
+      const makers: (() => Contender)[] = [() => havoc(rule), () => cockatiel(rule, time)];
+      if (rule.opossum) makers.push(() => opossum(rule.opossum!, time));
+      const rows: Result[] = [];
+      for (const make of makers) {
+        time.now = 0;
+        const restore = time.install();
+        try {
+          const contender = make();
+          console.error(`failures in ${failureMs} ms, ${rule.name}: ${contender.name} …`);
+          rows.push(await simulate(rule, contender, failureMs));
+        } finally {
+          restore();
+        }
       }
+      const [own, ...others] = rows;
+      for (const row of others) {
+        const all = own!['failing calls let through'] / row['failing calls let through'];
+        const after = own!['after the first failure'] / row['after the first failure'];
+        summary.push(
+          `failures in ${failureMs} ms, ${rule.name}: havoc lets through ${all.toFixed(2)}× the failing calls of ${row.contender} (${after.toFixed(2)}× after the first failure)`,
+        );
+      }
+      results.push(...rows);
     }
-    const [own, ...others] = rows;
-    for (const row of others) {
-      const all = own!['failing calls let through'] / row['failing calls let through'];
-      const after = own!['after the first failure'] / row['after the first failure'];
-      summary.push(
-        `${rule.name}: havoc lets through ${all.toFixed(2)}× the failing calls of ${row.contender} (${after.toFixed(2)}× after the first failure)`,
-      );
-    }
-    results.push(...rows);
   }
   console.table(results);
   for (const line of summary) console.log(line);
