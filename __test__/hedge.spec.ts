@@ -44,7 +44,38 @@ test('a slow call gets a hedge after delayMs; the first answer wins and the lose
   t.true(calls[0]!.signal!.aborted, 'the loser is aborted');
   t.true(calls[0]!.signal!.reason instanceof HedgeLostError);
   t.false(calls[1]!.signal!.aborted);
+  t.deepEqual(
+    calls.map((c) => c.attempt),
+    [1, 1],
+    "every attempt is the same try of the caller's (hedges are counted in onHedge)",
+  );
   t.is(clock.pending, 0);
+});
+
+test("the enclosing retry's attempt reaches every attempt; a winning hedge records the latency the caller saw", async (t) => {
+  const clock = new ManualClock();
+  const name = `hedge-latency-${process.pid}`;
+  const hedge = new Hedge({ delayMs: 50, clock, name });
+  for (let i = 0; i < 20; i++) {
+    const attempts: number[] = [];
+    const answers: ReturnType<typeof pending<string>>[] = [];
+    const run = hedge.execute(
+      ({ attempt }) => {
+        attempts.push(attempt);
+        const answer = pending<string>();
+        answers.push(answer);
+        return answer.promise;
+      },
+      { attempt: 3 },
+    );
+    clock.advance(50);
+    clock.advance(1);
+    answers[1]!.resolve('hedge');
+    t.is(await run, 'hedge');
+    t.deepEqual(attempts, [3, 3]);
+  }
+  // 51 ms from the call's start each time, not the hedge's own 1 ms.
+  t.is(new Hedge({ clock, name }).currentDelayMs, 51);
 });
 
 test('a call answering before the delay gets no hedge; maxHedges caps the attempts', async (t) => {
@@ -98,6 +129,28 @@ test('the retry budget caps the hedges', async (t) => {
   }
   t.is(started, 4, 'one hedge (the budget allows 1 retry), then none');
   t.like(budget.status(), { retries: 1, exhausted: 2 });
+});
+
+test('each call counts as a request of the budget: its ratio lets hedges grow with the traffic', async (t) => {
+  const clock = new ManualClock();
+  const budget = RetryBudget.withManualClock({ ratio: 0.5, minPerSec: 0.1, windowMs: 10_000 });
+  const hedge = new Hedge({ delayMs: 5, clock, budget, name: 'hedge-budget-ratio' });
+  let started = 0;
+  for (let i = 0; i < 10; i++) {
+    const answer = pending<string>();
+    const run = hedge.execute(() => {
+      started += 1;
+      return answer.promise;
+    });
+    clock.advance(5);
+    answer.resolve('ok');
+    await run;
+  }
+  const { requests, retries } = budget.status();
+  t.is(requests, 10);
+  t.is(started - 10, retries, 'each hedge took a retry');
+  t.true(retries > 1, `more than the floor's 1 retry: ${retries}`);
+  t.true(retries <= 0.5 * requests + 1, `within ratio x requests + floor: ${retries}`);
 });
 
 test("a failure is the answer once every attempt has failed; the caller's abort stops them all", async (t) => {

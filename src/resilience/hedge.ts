@@ -20,7 +20,10 @@ export interface HedgeOptions {
   percentile?: number;
   /** Extra attempts at most. Default 1. */
   maxHedges?: number;
-  /** Each hedge takes a retry from this budget; none left, no hedge. */
+  /**
+   * Each call counts as a request of this budget and each hedge takes a retry from it; none left,
+   * no hedge.
+   */
   budget?: RetryBudget;
   /** The key of the shared latency reservoir (every thread and every `Hedge` of that name). Default `'default'`. */
   name?: string;
@@ -94,6 +97,12 @@ export class Hedge {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const delayMs = this.currentDelayMs;
     const clock = this.#clock;
+    // Every attempt is the same try of an enclosing retry: `attempt` passes through.
+    const attempt = options.attempt ?? 1;
+    // Latency from the call's start, as the caller sees it: a winning hedge records at least the
+    // delay, so the tail the percentile is taken over does not shrink as hedges win.
+    const begin = clock.now();
+    this.#budget?.recordRequest();
     return new Promise<T>((resolve, reject) => {
       const running = new Set<AbortController>();
       let started = 0;
@@ -115,9 +124,8 @@ export class Hedge {
         started += 1;
         const controller = new AbortController();
         running.add(controller);
-        const begin = clock.now();
         (async () =>
-          fn({ signal: signal === undefined ? controller.signal : AbortSignal.any([signal, controller.signal]), attempt: started }))().then(
+          fn({ signal: signal === undefined ? controller.signal : AbortSignal.any([signal, controller.signal]), attempt }))().then(
           (value) => {
             if (settled) return;
             native.latencyRecord(this.#latencySlot, clock.now() - begin);
