@@ -250,6 +250,28 @@ test('the producer’s retries: each try decided anew; spent, kafkajs’s KafkaJ
   t.deepEqual(await highWatermarks(retried), [0]);
 });
 
+test('the producer’s retries: a message an earlier try dropped stays dropped; the others are decided anew', async (t) => {
+  const topic = await uniqueTopic('retried-drop');
+  const engine = chaosEngine([
+    { name: 'lose', type: 'kafka', target: topic, drop_connection: true, match_headers: { fate: 'drop' } },
+    { name: 'fail', type: 'kafka', target: topic, error_chance: 1, match_headers: { fate: 'fail' } },
+  ]);
+  const producer = await producerOf(t, kafkaClient(engine), { retry: { retries: 2, initialRetryTime: 5, maxRetryTime: 20 } });
+  const sending = producer.send({
+    topic,
+    messages: [
+      { value: 'lost', headers: { fate: 'drop' } },
+      { value: 'kept', headers: { fate: 'fail' } },
+    ],
+  });
+  // The first try was decided as `send` was called; the error lifted, the retry sends what was not dropped.
+  engine.update({ ...engine.config(), policies: [engine.policies()[0]!] });
+  t.like(await sending, [{ topicName: topic, baseOffset: '0' }]);
+  t.deepEqual(await written(t, topic), ['kept']);
+  t.is(await faults(engine, 'drop', 'lose'), 1, 'not decided again: one drop, one message missing');
+  t.is(await faults(engine, 'error', 'fail'), 1);
+});
+
 test('the Kafka client’s retry applies when the producer sets none; a retry that is not faulted sends', async (t) => {
   const topic = await uniqueTopic('client-retry');
   const engine = chaosEngine([{ name: 'fail', type: 'kafka', target: topic, error_chance: 1, match_headers: { fate: 'fail' } }]);
