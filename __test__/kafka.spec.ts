@@ -5,8 +5,8 @@ import ava, { type ExecutionContext } from 'ava';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { Kafka, logLevel, type ConsumerRunConfig, type EachBatchPayload, type EachMessagePayload, type KafkaMessage } from 'kafkajs';
-import { DEFAULT_KAFKA_ERROR_CODE, HavocError, KafkaInjectedError, instrumentKafka, type Engine, type Policy } from 'havoc';
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { DEFAULT_KAFKA_ERROR_CODE, HavocError, KafkaInjectedError, instrumentKafka, type Policy } from 'havoc';
 import { chaosEngine, faults } from './fixtures/chaos.js';
 import { config, policy } from './fixtures/policies.js';
 import {
@@ -16,6 +16,7 @@ import {
   createTopic,
   highWatermarks,
   kafkaClient,
+  mark,
   produceBare,
   producerOf,
   uniqueTopic,
@@ -46,35 +47,6 @@ async function injected(t: ExecutionContext, sending: Promise<unknown>): Promise
   if (!(cause instanceof KafkaInjectedError)) throw new Error(`not an injected error: ${String(error)}`, { cause: error });
   return cause;
 }
-
-/**
- * Pushes `label` to `order` after `ms`. Timers set in one turn fire in the order of their
- * deadlines however busy the machine is: against an injected latency's timer this shows, without
- * measuring time, what came before the wait ended and what after.
- */
-const mark = (order: string[], ms: number, label = `${ms}ms`): void => void setTimeout(() => order.push(label), ms);
-
-/** The handlers havoc hands kafkajs's `run`, from a consumer that never connects (its `run` keeps them). */
-function wrappedHandlers(engine: Engine, run: ConsumerRunConfig): ConsumerRunConfig {
-  const kafka = kafkaClient();
-  const consumer = kafka.consumer;
-  let handed: ConsumerRunConfig | undefined;
-  kafka.consumer = (config) =>
-    Object.assign(consumer.call(kafka, config), { run: async (given?: ConsumerRunConfig) => void (handed = given) });
-  void instrumentKafka(kafka, engine).consumer({ groupId: 'never-joins' }).run(run);
-  if (handed === undefined) throw new Error('run was not handed the handlers');
-  return handed;
-}
-
-/** A fetched message at `offset` with `headers`, as kafkajs gives a handler. */
-const fetched = (offset: number, headers: Record<string, string>): KafkaMessage => ({
-  key: null,
-  value: Buffer.from(`v${offset}`),
-  timestamp: '0',
-  attributes: 0,
-  offset: String(offset),
-  headers: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Buffer.from(value)])),
-});
 
 test('no matching policy: sends pass untouched, return kafkajs metadata, and are counted as passes', async (t) => {
   const topic = await uniqueTopic('pass');
@@ -319,45 +291,6 @@ test('eachBatch, latency: one wait before the handler, the longest of the batch;
   });
   await waitFor(async () => (await committed(group, topic))[0] === 3, 'every offset to be committed');
   t.deepEqual(batches.flat(), ['l0', 'l1', 'l2']);
-  t.is(await faults(engine, 'latency'), 3);
-});
-
-test('eachMessage, latency: the handler is called only once the latency has been served', async (t) => {
-  const engine = chaosEngine([{ name: 'slow', type: 'kafka', target: 'unit', latency_chance: 1, latency_duration: '40ms' }]);
-  const order: string[] = [];
-  const { eachMessage } = wrappedHandlers(engine, { eachMessage: async () => void order.push('handler') });
-  const handling = eachMessage!({ topic: 'unit', partition: 0, message: fetched(0, {}) } as unknown as EachMessagePayload);
-  mark(order, 20);
-  mark(order, 60);
-  await handling;
-  await new Promise((resolve) => setTimeout(resolve, 60));
-  t.deepEqual(order, ['20ms', 'handler', '60ms']);
-});
-
-test('eachBatch, latency: one wait, the longest of the batch’s latencies, not their sum', async (t) => {
-  const engine = chaosEngine(
-    ['10ms', '40ms', '25ms'].map((latency) => ({
-      name: `slow-${latency}`,
-      type: 'kafka',
-      target: 'unit',
-      latency_chance: 1,
-      latency_duration: latency,
-      match_headers: { speed: latency },
-    })),
-  );
-  const order: string[] = [];
-  const { eachBatch } = wrappedHandlers(engine, { eachBatch: async ({ batch }) => void order.push(`handler of ${batch.messages.length}`) });
-  const messages = ['10ms', '40ms', '25ms'].map((speed, offset) => fetched(offset, { speed }));
-  const handling = eachBatch!({
-    batch: { topic: 'unit', partition: 0, highWatermark: '3', messages },
-    resolveOffset: () => undefined,
-  } as unknown as EachBatchPayload);
-  // After 30 ms: waited more than the first and last (10, 25), so the longest (40); before 60, under the sum (75).
-  mark(order, 30);
-  mark(order, 60);
-  await handling;
-  await new Promise((resolve) => setTimeout(resolve, 60));
-  t.deepEqual(order, ['30ms', 'handler of 3', '60ms']);
   t.is(await faults(engine, 'latency'), 3);
 });
 
