@@ -237,6 +237,28 @@ test('a Config object is published as JSON and applied as the same policies', as
   t.is((await fleetSet(url, { channel }))?.record.format, 'json');
 });
 
+test("a client's keyPrefix is not used for fleet keys: members and publishers with and without one share a fleet", async (t) => {
+  const channel = uniqueChannel('prefix');
+  const prefixed = new Redis(url, { keyPrefix: 'app:' });
+  cleanup.push(() => void prefixed.disconnect());
+  const { fleet, fleetPolicies } = member(channel, { redis: prefixed });
+  const plain = member(channel);
+  await Promise.all([fleet.ready, plain.fleet.ready]);
+
+  // Published from a URL, as `havoc fleet apply --redis` does.
+  await publishFleet(url, SET, { channel });
+  await until(() => fleetPolicies().includes('fleet-errors'), 'the prefixed member applies the set');
+  // Published through the prefixed client.
+  await publishFleet(prefixed, OTHER, { channel });
+  await until(() => plain.fleetPolicies().includes('other-errors'), 'the plain member applies it');
+  await until(() => fleetPolicies().includes('other-errors'), 'and so does the prefixed one');
+  t.is(fleet.status().version, 2);
+  t.is(fleet.status().lastError, null);
+  t.is((await fleetSet(prefixed, { channel }))?.record.version, 2);
+  await until(async () => (await fleetMembers(prefixed, { channel })).length === 2, 'both acks are listed through the prefixed client');
+  t.is(await witness().exists(`app:${channel}:set`), 0, 'nothing written under the prefix');
+});
+
 test('a member follows the key even over a fleet layer it did not write: no key, no fleet layer', async (t) => {
   const channel = uniqueChannel('stale-layer');
   const engine = new Engine({ name: `fleet-control-stale-${process.pid}` });
