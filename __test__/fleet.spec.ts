@@ -113,6 +113,10 @@ test('a leased set whose publisher is SIGKILLed is gone from every member', asyn
   await publisher.renewed(10);
   for (const member of members) {
     t.deepEqual(member.latest?.fleetPolicies, ['fleet-errors'], `${member.name} still holds the renewed set`);
+    // The state that makes it run out within the lease, whatever the machine's speed: each member
+    // holds it under a local lease of at most the published 2 s (how fast is bench:fleet's part).
+    const lease = member.latest?.leaseRemainingMs ?? null;
+    t.true(lease !== null && lease > 0 && lease <= 2000, `${member.name} holds a lease of at most 2 s (${String(lease)} ms left)`);
   }
 
   publisher.child.kill('SIGKILL');
