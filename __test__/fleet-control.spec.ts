@@ -269,6 +269,27 @@ test('a member follows the key even over a fleet layer it did not write: no key,
   t.false(engine.state().layers.some((l) => l.name === FLEET_LAYER));
 });
 
+test('ready waits for a read that succeeds: a failed first read does not settle it', async (t) => {
+  const channel = uniqueChannel('ready');
+  const redis = witness();
+  // GET fails on a hash (WRONGTYPE): the member reports it and keeps its state.
+  await redis.hset(`${channel}:set`, 'not', 'a string');
+  const errors: Error[] = [];
+  const engine = new Engine({ name: `fleet-control-ready-${process.pid}` });
+  const fleet = joinFleet(engine, { redis: url, channel, onError: (e) => errors.push(e) });
+  cleanup.push(() => fleet.close());
+  let settled = false;
+  void fleet.ready.then(() => (settled = true));
+  await until(() => errors.length > 0, 'the failed read is reported');
+  t.regex(errors[0]!.message, /WRONGTYPE/);
+  t.false(settled, 'not ready after a failed read');
+
+  await redis.del(`${channel}:set`);
+  await publishFleet(url, SET, { channel });
+  await fleet.ready;
+  t.is(fleet.status().version, 1, 'ready once the set was read and applied');
+});
+
 test('a member that cannot reach Redis keeps trying; closing it rejects ready and returns at once', async (t) => {
   const engine = new Engine({ name: `fleet-control-unreachable-${process.pid}` });
   const errors: Error[] = [];

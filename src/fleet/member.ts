@@ -54,7 +54,12 @@ export interface FleetMemberStatus {
 }
 
 export interface FleetMember {
-  /** Settles once the published set was first read and applied (or refused). */
+  /**
+   * Resolves once the member is subscribed and has read the published set and applied (or
+   * refused) it. A read that fails (reported to `onError`) does not count: while Redis cannot be
+   * reached it stays pending, as the member keeps trying. Rejects only when the member is closed
+   * first, or its subscription fails.
+   */
   ready: Promise<void>;
   status(): FleetMemberStatus;
   /** Leaves the fleet: removes this member's ack and closes havoc's connections. The fleet layer stays. */
@@ -110,6 +115,15 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     if (secret !== undefined && record.issuedAt !== undefined)
       newest = { issuedAt: record.issuedAt, version: record.version, id: record.id };
   };
+
+  let settleReady: (() => void) | undefined;
+  let failReady: ((error: Error) => void) | undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    settleReady = resolve;
+    failReady = reject;
+  });
+  // Nobody has to await `ready`: a close before it settles must not be an unhandled rejection.
+  ready.catch(() => {});
 
   const connected = (): boolean => subscriber.status === 'ready' && reader.status === 'ready';
   const showConnected = (): void => {
@@ -264,33 +278,44 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     else if (record.id !== rejected?.id) apply(record, pttl);
   };
 
+  /** Acts on the value of the key (`null`: none) and its PTTL. Returns whether to write the ack (not for a refusal already reported). */
+  const take = (raw: string | null, pttl: number, resync: boolean): boolean => {
+    if (raw === null || pttl === -2) {
+      clear();
+      return true;
+    }
+    let record: FleetRecord | null = null;
+    try {
+      record = decodeRecord(keys.set, raw);
+      // Signed: ordered by issuedAt, not by version (a Redis restarted empty counts from 1 again).
+      if (secret !== undefined) takeSigned(record, checkSigned(record, secret), pttl);
+      else if (record.id === applied.id) renew(record, pttl);
+      else if ((resync || record.version >= applied.version) && record.id !== rejected?.id) apply(record, pttl);
+    } catch (error) {
+      if (raw === lastRejectedRaw) return false;
+      const which = record === null ? null : { version: record.version, id: record.id };
+      if (error instanceof FleetRejectionError) reject(error, which, raw);
+      else if (error instanceof ConfigError)
+        reject(new FleetRejectionError('config', error.message, record?.version, { cause: error }), which, raw);
+      else throw error;
+    }
+    return true;
+  };
+
+  /** Set once the subscription is in place: from then on no announcement is missed, and a read counts for `ready`. */
+  let subscribed = false;
+
   /** Reads the key and acts on it. `resync`: the key is the truth even if its version is lower (Redis lost its data). */
   const sync = async (resync: boolean): Promise<void> => {
     if (closed) return;
+    const counts = subscribed;
     const replies = await reader.multi().get(keys.set).pttl(keys.set).exec();
     if (closed || replies === null) return;
     const [[getError, raw], [pttlError, pttl]] = replies as [[Error | null, string | null], [Error | null, number]];
     if (getError ?? pttlError) throw getError ?? pttlError;
-    if (raw === null || pttl === -2) {
-      clear();
-    } else {
-      let record: FleetRecord | null = null;
-      try {
-        record = decodeRecord(keys.set, raw);
-        // Signed: ordered by issuedAt, not by version (a Redis restarted empty counts from 1 again).
-        if (secret !== undefined) takeSigned(record, checkSigned(record, secret), pttl);
-        else if (record.id === applied.id) renew(record, pttl);
-        else if ((resync || record.version >= applied.version) && record.id !== rejected?.id) apply(record, pttl);
-      } catch (error) {
-        if (raw === lastRejectedRaw) return;
-        const which = record === null ? null : { version: record.version, id: record.id };
-        if (error instanceof FleetRejectionError) reject(error, which, raw);
-        else if (error instanceof ConfigError)
-          reject(new FleetRejectionError('config', error.message, record?.version, { cause: error }), which, raw);
-        else throw error;
-      }
-    }
-    await writeAck();
+    const writesAck = take(raw, pttl, resync);
+    if (counts) settleReady?.();
+    if (writesAck) await writeAck();
   };
 
   // One read at a time; requests made while one waits to start are served by it.
@@ -334,24 +359,16 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   const timer = setInterval(() => void writeAck().catch(reportError), ackIntervalMs);
   timer.unref();
 
-  let settleReady: (() => void) | undefined;
-  let failReady: ((error: Error) => void) | undefined;
-  const ready = new Promise<void>((resolve, reject) => {
-    settleReady = resolve;
-    failReady = reject;
-  });
-  // Nobody has to await `ready`: a close before it settles must not be an unhandled rejection.
-  ready.catch(() => {});
-  subscriber
-    .subscribe(keys.channel)
-    .then(() => request(true))
-    .then(
-      () => settleReady?.(),
-      (error: unknown) => {
-        reportError(error);
-        failReady?.(error instanceof Error ? error : new HavocError(String(error)));
-      },
-    );
+  subscriber.subscribe(keys.channel).then(
+    () => {
+      subscribed = true;
+      void request(true);
+    },
+    (error: unknown) => {
+      reportError(error);
+      failReady?.(error instanceof Error ? error : new HavocError(String(error)));
+    },
+  );
 
   return {
     ready,
