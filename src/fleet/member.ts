@@ -153,6 +153,8 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     noticeExpiredLease();
     const value = ack();
     await reader.set(keys.member(member), JSON.stringify(value), 'PX', ackTtlMs);
+    // A close meanwhile sent its DEL and ZREM after this SET (one connection, in order): no ZADD after them.
+    if (closed) return;
     await reader.zadd(keys.members, value.lastSeen, member);
   };
 
