@@ -114,6 +114,8 @@ test('forged messages and a garbage key value are refused with a clear reason; t
   await redis.publish(channel, 'DROP EVERYTHING');
   await until(() => rejections(fleet) === 1, 'the message is refused');
   t.is(fleet.status().lastError, `a message on ${channel} is not a set version: "DROP EVERYTHING"`);
+  await until(async () => (await fleetMembers(url, { channel }))[0]?.error === fleet.status().lastError, 'the ack shows the same error');
+  t.is((await fleetMembers(url, { channel }))[0]?.rejectedVersion, null, 'a message names no set');
 
   // A forged announcement of a version that is not there: the key says what is in force.
   await redis.publish(channel, '99');

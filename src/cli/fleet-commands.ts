@@ -147,7 +147,9 @@ export function registerFleetCommands(program: Command): void {
       const rows = members.map((m) => [
         m.member,
         current !== undefined && m.version === current ? paint('green', String(m.version)) : String(m.version),
-        m.error === null ? 'ok' : paint('red', `refused ${m.rejectedVersion ?? '?'}: ${m.error.split('\n')[0]}`),
+        m.error === null
+          ? 'ok'
+          : paint('red', `refused${m.rejectedVersion === null ? '' : ` ${m.rejectedVersion}`}: ${m.error.split('\n')[0]}`),
         `${m.host}:${m.pid}`,
         `${showMs(Math.max(0, now - m.lastSeen))} ago`,
       ]);

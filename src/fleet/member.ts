@@ -43,9 +43,9 @@ export interface FleetMemberStatus {
   connected: boolean;
   /** The version of the set in force from the fleet; 0 before any, or after "no fleet set". */
   version: number;
-  /** The version last refused, while the last set seen was refused; else `null`. */
+  /** The version last refused, while the last set seen was refused; else `null` (also for a refused message or unreadable record). */
   rejectedVersion: number | null;
-  /** Why it was refused (a `ConfigError`'s text, a signature problem), else `null`. */
+  /** Why the last set or message seen was refused (a `ConfigError`'s text, a signature problem, a malformed message), else `null`; the ack's `error`. */
   lastError: string | null;
   /** Sets and messages refused since joining. */
   rejections: number;
@@ -134,7 +134,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     member,
     version: applied.version,
     rejectedVersion: rejected?.version ?? null,
-    error: rejected === null ? null : lastError,
+    error: lastError,
     host: hostname(),
     pid: process.pid,
     lastSeen: Date.now(),

@@ -121,9 +121,12 @@ export interface FleetAck {
   member: string;
   /** The version of the set in force from the fleet, 0 before any. */
   version: number;
-  /** The version last refused, with `error`; `null` when the last set seen was applied. */
+  /** The version last refused, with `error`; `null` when the last set seen was applied, or what was refused named no version. */
   rejectedVersion: number | null;
-  /** Why the last set seen was refused (a `ConfigError`'s text, a signature problem), else `null`. */
+  /**
+   * Why the last set or message seen was refused (a `ConfigError`'s text, a signature problem, a
+   * malformed message or record), else `null`: the member's `status().lastError`.
+   */
   error: string | null;
   host: string;
   pid: number;
