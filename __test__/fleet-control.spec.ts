@@ -9,6 +9,7 @@ import {
   Engine,
   FLEET_LAYER,
   FleetError,
+  FleetRejectionError,
   fleetMembers,
   fleetSet,
   instrumentIoredis,
@@ -225,6 +226,15 @@ test('bad arguments are refused with precise errors', async (t) => {
     message: `a newer fleet set than version 1 was published meanwhile on ${channel}`,
   });
   t.is(await redis.get(`${channel}:set`), newer);
+
+  // A key that holds no fleet record: the decoding error as it is, not "fleet command failed".
+  await redis.set(`${channel}:set`, 'garbage');
+  const malformed = {
+    instanceOf: FleetRejectionError,
+    message: new RegExp(`^the value of ${channel}:set is not a havoc fleet record: not JSON`),
+  };
+  await t.throwsAsync(renewFleet(url, { channel, ttlMs: 1000 }), malformed);
+  await t.throwsAsync(fleetSet(url, { channel }), malformed);
 });
 
 test('a Config object is published as JSON and applied as the same policies', async (t) => {
