@@ -127,20 +127,30 @@ test('forged messages and a garbage key value are refused with a clear reason; t
   t.deepEqual(fleetPolicies(), ['fleet-errors']);
   t.not(engine.decide('http', '/fleet/x'), null, 'the last good set still decides');
 
-  await redis.set(`${channel}:set`, JSON.stringify({ version: 8, id: 'x', config: 42, format: 'yaml' }));
+  await redis.set(`${channel}:set`, JSON.stringify({ version: 8, id: '00000000000000aa', config: 42, format: 'yaml' }));
   await redis.publish(channel, '8');
   await until(() => rejections(fleet) === 3, 'the record with a number for config is refused');
   t.is(fleet.status().lastError, `the value of ${channel}:set is not a havoc fleet record: config must be the configuration text or null`);
 
   // Another publisher's set that this member's validation refuses: the ConfigError, with its line.
   const bad = 'version: 1\npolicies:\n  - name: x\n    type: http\n    error_chance: 7\n';
-  await redis.set(`${channel}:set`, JSON.stringify({ version: 9, id: 'y', config: bad, format: 'yaml' }));
+  await redis.set(`${channel}:set`, JSON.stringify({ version: 9, id: '00000000000000bb', config: bad, format: 'yaml' }));
   await redis.publish(channel, '9');
   await until(() => rejections(fleet) === 4, 'the bad config is refused');
   t.regex(fleet.status().lastError ?? '', /^fleet set 9:5:19 policies\[0\]\.error_chance: /);
   t.deepEqual(fleetPolicies(), ['fleet-errors']);
   await until(async () => (await fleetMembers(url, { channel }))[0]?.rejectedVersion === 9, 'the ack shows it');
   t.regex((await fleetMembers(url, { channel }))[0]?.error ?? '', /^fleet set 9:5:19 policies\[0\]\.error_chance/);
+
+  // An id that is not what publishers make (a line break would blur the fields of the signed text).
+  await redis.set(`${channel}:set`, JSON.stringify({ version: 9, id: '00000000000000bb\nyaml', config: SET, format: 'yaml' }));
+  await redis.publish(channel, '9');
+  await until(() => rejections(fleet) === 5, 'the forged id is refused');
+  t.is(
+    fleet.status().lastError,
+    `the value of ${channel}:set is not a havoc fleet record: id must be 16 lowercase hex digits (got "00000000000000bb\\nyaml")`,
+  );
+  t.deepEqual(fleetPolicies(), ['fleet-errors']);
 
   // The counter is past the forged versions' reach no more: a real publish wins again.
   await redis.set(`${channel}:version`, '9');
@@ -205,6 +215,10 @@ test('bad arguments are refused with precise errors', async (t) => {
   });
   await t.throwsAsync(publishFleet('http://localhost', SET, { channel }), { instanceOf: FleetError, message: /not a Redis URL/ });
   await t.throwsAsync(publishFleet(url, SET, { channel: '' }), { instanceOf: FleetError, message: 'channel must be a non-empty string' });
+  await t.throwsAsync(publishFleet(url, SET, { channel: 'a\nb' }), {
+    instanceOf: FleetError,
+    message: 'channel must not contain a line break (got "a\\nb")',
+  });
   const engine = new Engine({ name: `fleet-control-bad-${process.pid}` });
   t.throws(() => joinFleet(engine, { redis: url, channel, ackTtlMs: 100, ackIntervalMs: 100 }), {
     instanceOf: FleetError,
@@ -219,7 +233,7 @@ test('bad arguments are refused with precise errors', async (t) => {
 
   // A set of a higher version already there (another publisher won the race): nothing is overwritten.
   const redis = witness();
-  const newer = JSON.stringify({ version: 100, id: 'newer', config: null, format: 'json' });
+  const newer = JSON.stringify({ version: 100, id: '00000000000000cc', config: null, format: 'json' });
   await redis.set(`${channel}:set`, newer);
   await t.throwsAsync(publishFleet(url, SET, { channel }), {
     instanceOf: FleetError,
@@ -323,7 +337,7 @@ test('a signed record with any field changed, or copied to another channel, is r
   const signed = JSON.parse((await redis.get(`${channel}:set`))!) as Record<string, unknown>;
   const tampered: Record<string, unknown>[] = [
     { ...signed, version: 2, config: OTHER },
-    { ...signed, version: 3, id: 'forged' },
+    { ...signed, version: 3, id: '0123456789abcdef' },
     { ...signed, version: 4 },
     { ...signed, version: 5, config: OTHER, sig: 'f'.repeat(64) },
     { ...signed, version: 6, config: OTHER, sig: 'not hex' },
