@@ -33,8 +33,8 @@ test.after.always(async () => {
   for (const step of cleanup.reverse()) await step();
 });
 
-function member(channel: string, options: { secret?: string; redis?: Redis | string } = {}) {
-  const registry = new Registry();
+function member(channel: string, options: { secret?: string; redis?: Redis | string; registry?: Registry } = {}) {
+  const registry = options.registry ?? new Registry();
   const engine = new Engine({ name: `fleet-control-${process.pid}-${++engines}`, registry });
   const fleet = joinFleet(engine, {
     redis: options.redis ?? url,
@@ -71,7 +71,8 @@ function witness(): Redis {
 test('with a secret, unsigned and wrongly signed sets are refused and reported; the signed set stays', async (t) => {
   const channel = uniqueChannel('secret');
   const { fleet, fleetPolicies, registry } = member(channel, { secret: 'right' });
-  const open = member(channel);
+  // In one process, on one registry: each member's gauges are its own.
+  const open = member(channel, { registry });
   await Promise.all([fleet.ready, open.fleet.ready]);
 
   await publishFleet(url, SET, { channel, secret: 'right' });
@@ -94,14 +95,25 @@ test('with a secret, unsigned and wrongly signed sets are refused and reported; 
   t.is(ack?.version, 1);
   t.is(ack?.error, `fleet set 3 on ${channel} is not signed`);
 
+  await until(() => open.fleet.status().version === 3, 'the member without a secret applied the unsigned set');
   const metrics = await registry.getMetricsAsJSON();
   const rejected = metrics.find((m) => m.name === 'havoc_fleet_rejections_total')?.values ?? [];
   t.deepEqual(rejected.map((v) => [v.labels.reason, v.value]).sort(), [
     ['signature', 1],
     ['unsigned', 1],
   ]);
-  t.is(metrics.find((m) => m.name === 'havoc_fleet_version_applied')?.values[0]?.value, 1);
-  t.is(metrics.find((m) => m.name === 'havoc_fleet_connected')?.values[0]?.value, 1);
+  const byMember = (name: string) =>
+    ((metrics.find((m) => m.name === name)?.values ?? []) as { labels: Record<string, unknown>; value: number }[])
+      .map((v) => [v.labels.member, v.value])
+      .sort();
+  t.deepEqual(byMember('havoc_fleet_version_applied'), [
+    [fleet.status().member, 1],
+    [open.fleet.status().member, 3],
+  ]);
+  t.deepEqual(byMember('havoc_fleet_connected'), [
+    [fleet.status().member, 1],
+    [open.fleet.status().member, 1],
+  ]);
 });
 
 test('forged messages and a garbage key value are refused with a clear reason; the last good set stays', async (t) => {

@@ -127,7 +127,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
 
   const connected = (): boolean => subscriber.status === 'ready' && reader.status === 'ready';
   const showConnected = (): void => {
-    metrics.fleetConnected.labels(keys.channel).set(connected() ? 1 : 0);
+    metrics.fleetConnected.labels(keys.channel, member).set(connected() ? 1 : 0);
   };
 
   const ack = (): FleetAck => ({
@@ -145,7 +145,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     if (!appliedLeased || engine.state().layers.some((l) => l.name === FLEET_LAYER)) return;
     appliedLeased = false;
     applied = { version: 0, id: null };
-    metrics.fleetVersionApplied.labels(keys.channel).set(0);
+    metrics.fleetVersionApplied.labels(keys.channel, member).set(0);
   };
 
   const writeAck = async (): Promise<void> => {
@@ -210,7 +210,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     rejected = null;
     lastRejectedRaw = null;
     lastError = null;
-    metrics.fleetVersionApplied.labels(keys.channel).set(record.version);
+    metrics.fleetVersionApplied.labels(keys.channel, member).set(record.version);
     options.onApply?.(record.version);
   };
 
@@ -222,7 +222,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     rejected = null;
     lastRejectedRaw = null;
     lastError = null;
-    metrics.fleetVersionApplied.labels(keys.channel).set(0);
+    metrics.fleetVersionApplied.labels(keys.channel, member).set(0);
     if (changed) options.onApply?.(0);
   };
 
@@ -397,7 +397,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
       if (reader.status === 'ready') {
         await Promise.all([reader.del(keys.member(member)), reader.zrem(keys.members, member)]).catch(() => {});
       }
-      metrics.fleetConnected.labels(keys.channel).set(0);
+      metrics.fleetConnected.labels(keys.channel, member).set(0);
       // Disconnected, a quit would wait for Redis: just drop the connection (pending reads fail, unobserved).
       await Promise.all(
         [subscriber, reader].map((c) =>
