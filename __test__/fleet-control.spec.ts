@@ -19,7 +19,7 @@ import {
   renewFleet,
   type FleetMember,
 } from 'havoc';
-import { PATIENCE_MS, uniqueChannel } from './fixtures/fleet.js';
+import { uniqueChannel, until } from './fixtures/fleet.js';
 import { URLS, serverTest } from './fixtures/servers.js';
 
 const test = serverTest('redis');
@@ -50,14 +50,6 @@ function member(channel: string, options: { secret?: string; redis?: Redis | str
       .layers.find((l) => l.name === FLEET_LAYER)
       ?.config.policies.map((p) => p.name) ?? [];
   return { engine, fleet, registry, fleetPolicies };
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + PATIENCE_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${PATIENCE_MS} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const rejections = (fleet: FleetMember) => fleet.status().rejections;
