@@ -179,6 +179,22 @@ test('a leased set runs out on the member (back to no fleet layer, not to the se
   await t.throwsAsync(renewFleet(url, { channel, ttlMs: 1000 }), { instanceOf: FleetError, message: /has no lease to renew/ });
 });
 
+test("a set refused against the member's other layers is tried again once they change", async (t) => {
+  const channel = uniqueChannel('retry');
+  const { engine, fleet, fleetPolicies } = member(channel);
+  const local = (name: string) => parseConfig(SET.replace('fleet-errors', name).replace('/fleet/*', '/local/*'));
+  engine.applyLayer('file', local('local'));
+  await fleet.ready;
+  await publishFleet(url, SET.replace('fleet-errors', 'local'), { channel });
+  await until(() => rejections(fleet) === 1, "the set is refused: its policy name is the file layer's");
+  t.regex(fleet.status().lastError ?? '', /policy "local" of layer "fleet" is already defined in layer "file"/);
+
+  // The file layer no longer defines `local` (a watched file changed): the same set fits now.
+  engine.applyLayer('file', local('renamed'));
+  await until(() => fleetPolicies().includes('local'), 'the refused set is applied');
+  t.like(fleet.status(), { version: 1, rejectedVersion: null, lastError: null, rejections: 1 });
+});
+
 test('bad arguments are refused with precise errors', async (t) => {
   const channel = uniqueChannel('bad');
   await t.throwsAsync(publishFleet(url, SET, { channel, ttlMs: 0 }), {

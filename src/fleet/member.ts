@@ -25,7 +25,10 @@ export interface JoinFleetOptions {
   member?: string;
   /** How long an ack outlives its member, in ms. Default 30 000. */
   ackTtlMs?: number;
-  /** How often the ack is refreshed, in ms; less than `ackTtlMs`. Default a third of it. */
+  /**
+   * How often the ack is refreshed (and a set refused for its configuration is tried again if the
+   * member's other layers changed), in ms; less than `ackTtlMs`. Default a third of it.
+   */
   ackIntervalMs?: number;
   /** Called after a set was applied (version 0 for "no fleet set"). */
   onApply?: (version: number) => void;
@@ -103,6 +106,8 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   let appliedLeased = false;
   let rejected: SetId | null = null;
   let lastRejectedRaw: string | null = null;
+  /** The member's other layers when a set was refused for its configuration, which they may be the cause of. */
+  let refusedAgainst: string | null = null;
   let lastError: string | null = null;
   let rejections = 0;
   let closed = false;
@@ -163,8 +168,13 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     options.onError?.(error instanceof Error ? error : new HavocError(String(error)));
   };
 
+  // Names and configurations only: a lease's time left changes by itself.
+  const otherLayers = (): string =>
+    JSON.stringify(engine.state().layers.flatMap((l) => (l.name === FLEET_LAYER ? [] : [[l.name, l.config]])));
+
   const reject = (error: FleetRejectionError, which: SetId | null, raw: string | null): void => {
     rejections += 1;
+    refusedAgainst = error.reason === 'config' && which !== null ? otherLayers() : null;
     lastError = error.message;
     if (which !== null) rejected = which;
     if (raw !== null) lastRejectedRaw = raw;
@@ -358,7 +368,19 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   }
   showConnected();
 
-  const timer = setInterval(() => void writeAck().catch(reportError), ackIntervalMs);
+  /** A set refused for its configuration is tried again once the member's other layers changed (it may fit now). */
+  const retryRefused = (): void => {
+    if (refusedAgainst === null || rejected === null || otherLayers() === refusedAgainst) return;
+    refusedAgainst = null;
+    rejected = null;
+    lastRejectedRaw = null;
+    void request(true);
+  };
+
+  const timer = setInterval(() => {
+    retryRefused();
+    void writeAck().catch(reportError);
+  }, ackIntervalMs);
   timer.unref();
 
   subscriber.subscribe(keys.channel).then(
