@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { Engine, FLEET_LAYER, joinFleet, type FleetMember } from 'havoc';
 import { files, havoc } from './fixtures/cli.js';
-import { PATIENCE_MS, uniqueChannel } from './fixtures/fleet.js';
+import { uniqueChannel, until } from './fixtures/fleet.js';
 import { URLS, serverTest } from './fixtures/servers.js';
 
 const test = serverTest('redis');
@@ -32,14 +32,6 @@ async function member(channel: string, name: string, secret?: string) {
       .layers.find((l) => l.name === FLEET_LAYER)
       ?.config.policies.map((p) => p.name) ?? [];
   return { fleet, policies };
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + PATIENCE_MS;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${PATIENCE_MS} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 test('fleet apply, status, renew and halt', async (t) => {

@@ -2,13 +2,14 @@
 // garbage messages and key values (a clear rejection, the last good set stays), a bad config
 // written by another publisher (the member's ConfigError in the ack), the application's client
 // instrumented with a `redis` policy that fails every command (havoc's own connections do not
-// care), leases, metrics and bad options.
+// care), a client's keyPrefix, `ready`, leases, metrics and bad options. Tampered, replayed and
+// clock-skewed signed records: fleet-signing.spec.
 import { Redis } from 'ioredis';
-import { Registry } from 'prom-client';
 import {
   Engine,
   FLEET_LAYER,
   FleetError,
+  FleetRejectionError,
   fleetMembers,
   fleetSet,
   instrumentIoredis,
@@ -18,7 +19,7 @@ import {
   renewFleet,
   type FleetMember,
 } from 'havoc';
-import { PATIENCE_MS, uniqueChannel } from './fixtures/fleet.js';
+import { localFleet, uniqueChannel, until } from './fixtures/fleet.js';
 import { URLS, serverTest } from './fixtures/servers.js';
 
 const test = serverTest('redis');
@@ -26,51 +27,16 @@ const url = URLS.redis;
 const SET = 'version: 1\npolicies:\n  - name: fleet-errors\n    type: http\n    target: /fleet/*\n    error_chance: 1\n';
 const OTHER = SET.replace('fleet-errors', 'other-errors');
 
-let engines = 0;
-const cleanup: (() => Promise<void> | void)[] = [];
-test.after.always(async () => {
-  for (const step of cleanup.reverse()) await step();
-});
-
-function member(channel: string, options: { secret?: string; redis?: Redis | string } = {}) {
-  const registry = new Registry();
-  const engine = new Engine({ name: `fleet-control-${process.pid}-${++engines}`, registry });
-  const fleet = joinFleet(engine, {
-    redis: options.redis ?? url,
-    channel,
-    member: `m${engines}`,
-    secret: options.secret,
-    ackIntervalMs: 200,
-  });
-  cleanup.push(() => fleet.close());
-  const fleetPolicies = () =>
-    engine
-      .state()
-      .layers.find((l) => l.name === FLEET_LAYER)
-      ?.config.policies.map((p) => p.name) ?? [];
-  return { engine, fleet, registry, fleetPolicies };
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + PATIENCE_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${PATIENCE_MS} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const { member, witness, cleanup, closeAll } = localFleet(url, 'fleet-control');
+test.after.always(closeAll);
 
 const rejections = (fleet: FleetMember) => fleet.status().rejections;
-
-function witness(): Redis {
-  const redis = new Redis(url);
-  cleanup.push(() => void redis.disconnect());
-  return redis;
-}
 
 test('with a secret, unsigned and wrongly signed sets are refused and reported; the signed set stays', async (t) => {
   const channel = uniqueChannel('secret');
   const { fleet, fleetPolicies, registry } = member(channel, { secret: 'right' });
-  const open = member(channel);
+  // In one process, on one registry: each member's gauges are its own.
+  const open = member(channel, { registry });
   await Promise.all([fleet.ready, open.fleet.ready]);
 
   await publishFleet(url, SET, { channel, secret: 'right' });
@@ -93,14 +59,25 @@ test('with a secret, unsigned and wrongly signed sets are refused and reported; 
   t.is(ack?.version, 1);
   t.is(ack?.error, `fleet set 3 on ${channel} is not signed`);
 
+  await until(() => open.fleet.status().version === 3, 'the member without a secret applied the unsigned set');
   const metrics = await registry.getMetricsAsJSON();
   const rejected = metrics.find((m) => m.name === 'havoc_fleet_rejections_total')?.values ?? [];
   t.deepEqual(rejected.map((v) => [v.labels.reason, v.value]).sort(), [
     ['signature', 1],
     ['unsigned', 1],
   ]);
-  t.is(metrics.find((m) => m.name === 'havoc_fleet_version_applied')?.values[0]?.value, 1);
-  t.is(metrics.find((m) => m.name === 'havoc_fleet_connected')?.values[0]?.value, 1);
+  const byMember = (name: string) =>
+    ((metrics.find((m) => m.name === name)?.values ?? []) as { labels: Record<string, unknown>; value: number }[])
+      .map((v) => [v.labels.member, v.value])
+      .sort();
+  t.deepEqual(byMember('havoc_fleet_version_applied'), [
+    [fleet.status().member, 1],
+    [open.fleet.status().member, 3],
+  ]);
+  t.deepEqual(byMember('havoc_fleet_connected'), [
+    [fleet.status().member, 1],
+    [open.fleet.status().member, 1],
+  ]);
 });
 
 test('forged messages and a garbage key value are refused with a clear reason; the last good set stays', async (t) => {
@@ -114,6 +91,8 @@ test('forged messages and a garbage key value are refused with a clear reason; t
   await redis.publish(channel, 'DROP EVERYTHING');
   await until(() => rejections(fleet) === 1, 'the message is refused');
   t.is(fleet.status().lastError, `a message on ${channel} is not a set version: "DROP EVERYTHING"`);
+  await until(async () => (await fleetMembers(url, { channel }))[0]?.error === fleet.status().lastError, 'the ack shows the same error');
+  t.is((await fleetMembers(url, { channel }))[0]?.rejectedVersion, null, 'a message names no set');
 
   // A forged announcement of a version that is not there: the key says what is in force.
   await redis.publish(channel, '99');
@@ -124,20 +103,30 @@ test('forged messages and a garbage key value are refused with a clear reason; t
   t.deepEqual(fleetPolicies(), ['fleet-errors']);
   t.not(engine.decide('http', '/fleet/x'), null, 'the last good set still decides');
 
-  await redis.set(`${channel}:set`, JSON.stringify({ version: 8, id: 'x', config: 42, format: 'yaml' }));
+  await redis.set(`${channel}:set`, JSON.stringify({ version: 8, id: '00000000000000aa', config: 42, format: 'yaml' }));
   await redis.publish(channel, '8');
   await until(() => rejections(fleet) === 3, 'the record with a number for config is refused');
   t.is(fleet.status().lastError, `the value of ${channel}:set is not a havoc fleet record: config must be the configuration text or null`);
 
   // Another publisher's set that this member's validation refuses: the ConfigError, with its line.
   const bad = 'version: 1\npolicies:\n  - name: x\n    type: http\n    error_chance: 7\n';
-  await redis.set(`${channel}:set`, JSON.stringify({ version: 9, id: 'y', config: bad, format: 'yaml' }));
+  await redis.set(`${channel}:set`, JSON.stringify({ version: 9, id: '00000000000000bb', config: bad, format: 'yaml' }));
   await redis.publish(channel, '9');
   await until(() => rejections(fleet) === 4, 'the bad config is refused');
   t.regex(fleet.status().lastError ?? '', /^fleet set 9:5:19 policies\[0\]\.error_chance: /);
   t.deepEqual(fleetPolicies(), ['fleet-errors']);
   await until(async () => (await fleetMembers(url, { channel }))[0]?.rejectedVersion === 9, 'the ack shows it');
   t.regex((await fleetMembers(url, { channel }))[0]?.error ?? '', /^fleet set 9:5:19 policies\[0\]\.error_chance/);
+
+  // An id that is not what publishers make (a line break would blur the fields of the signed text).
+  await redis.set(`${channel}:set`, JSON.stringify({ version: 9, id: '00000000000000bb\nyaml', config: SET, format: 'yaml' }));
+  await redis.publish(channel, '9');
+  await until(() => rejections(fleet) === 5, 'the forged id is refused');
+  t.is(
+    fleet.status().lastError,
+    `the value of ${channel}:set is not a havoc fleet record: id must be 16 lowercase hex digits (got "00000000000000bb\\nyaml")`,
+  );
+  t.deepEqual(fleetPolicies(), ['fleet-errors']);
 
   // The counter is past the forged versions' reach no more: a real publish wins again.
   await redis.set(`${channel}:version`, '9');
@@ -190,6 +179,22 @@ test('a leased set runs out on the member (back to no fleet layer, not to the se
   await t.throwsAsync(renewFleet(url, { channel, ttlMs: 1000 }), { instanceOf: FleetError, message: /has no lease to renew/ });
 });
 
+test("a set refused against the member's other layers is tried again once they change", async (t) => {
+  const channel = uniqueChannel('retry');
+  const { engine, fleet, fleetPolicies } = member(channel);
+  const local = (name: string) => parseConfig(SET.replace('fleet-errors', name).replace('/fleet/*', '/local/*'));
+  engine.applyLayer('file', local('local'));
+  await fleet.ready;
+  await publishFleet(url, SET.replace('fleet-errors', 'local'), { channel });
+  await until(() => rejections(fleet) === 1, "the set is refused: its policy name is the file layer's");
+  t.regex(fleet.status().lastError ?? '', /policy "local" of layer "fleet" is already defined in layer "file"/);
+
+  // The file layer no longer defines `local` (a watched file changed): the same set fits now.
+  engine.applyLayer('file', local('renamed'));
+  await until(() => fleetPolicies().includes('local'), 'the refused set is applied');
+  t.like(fleet.status(), { version: 1, rejectedVersion: null, lastError: null, rejections: 1 });
+});
+
 test('bad arguments are refused with precise errors', async (t) => {
   const channel = uniqueChannel('bad');
   await t.throwsAsync(publishFleet(url, SET, { channel, ttlMs: 0 }), {
@@ -202,6 +207,10 @@ test('bad arguments are refused with precise errors', async (t) => {
   });
   await t.throwsAsync(publishFleet('http://localhost', SET, { channel }), { instanceOf: FleetError, message: /not a Redis URL/ });
   await t.throwsAsync(publishFleet(url, SET, { channel: '' }), { instanceOf: FleetError, message: 'channel must be a non-empty string' });
+  await t.throwsAsync(publishFleet(url, SET, { channel: 'a\nb' }), {
+    instanceOf: FleetError,
+    message: 'channel must not contain a line break (got "a\\nb")',
+  });
   const engine = new Engine({ name: `fleet-control-bad-${process.pid}` });
   t.throws(() => joinFleet(engine, { redis: url, channel, ackTtlMs: 100, ackIntervalMs: 100 }), {
     instanceOf: FleetError,
@@ -216,13 +225,22 @@ test('bad arguments are refused with precise errors', async (t) => {
 
   // A set of a higher version already there (another publisher won the race): nothing is overwritten.
   const redis = witness();
-  const newer = JSON.stringify({ version: 100, id: 'newer', config: null, format: 'json' });
+  const newer = JSON.stringify({ version: 100, id: '00000000000000cc', config: null, format: 'json' });
   await redis.set(`${channel}:set`, newer);
   await t.throwsAsync(publishFleet(url, SET, { channel }), {
     instanceOf: FleetError,
     message: `a newer fleet set than version 1 was published meanwhile on ${channel}`,
   });
   t.is(await redis.get(`${channel}:set`), newer);
+
+  // A key that holds no fleet record: the decoding error as it is, not "fleet command failed".
+  await redis.set(`${channel}:set`, 'garbage');
+  const malformed = {
+    instanceOf: FleetRejectionError,
+    message: new RegExp(`^the value of ${channel}:set is not a havoc fleet record: not JSON`),
+  };
+  await t.throwsAsync(renewFleet(url, { channel, ttlMs: 1000 }), malformed);
+  await t.throwsAsync(fleetSet(url, { channel }), malformed);
 });
 
 test('a Config object is published as JSON and applied as the same policies', async (t) => {
@@ -237,6 +255,28 @@ test('a Config object is published as JSON and applied as the same policies', as
   t.is((await fleetSet(url, { channel }))?.record.format, 'json');
 });
 
+test("a client's keyPrefix is not used for fleet keys: members and publishers with and without one share a fleet", async (t) => {
+  const channel = uniqueChannel('prefix');
+  const prefixed = new Redis(url, { keyPrefix: 'app:' });
+  cleanup.push(() => void prefixed.disconnect());
+  const { fleet, fleetPolicies } = member(channel, { redis: prefixed });
+  const plain = member(channel);
+  await Promise.all([fleet.ready, plain.fleet.ready]);
+
+  // Published from a URL, as `havoc fleet apply --redis` does.
+  await publishFleet(url, SET, { channel });
+  await until(() => fleetPolicies().includes('fleet-errors'), 'the prefixed member applies the set');
+  // Published through the prefixed client.
+  await publishFleet(prefixed, OTHER, { channel });
+  await until(() => plain.fleetPolicies().includes('other-errors'), 'the plain member applies it');
+  await until(() => fleetPolicies().includes('other-errors'), 'and so does the prefixed one');
+  t.is(fleet.status().version, 2);
+  t.is(fleet.status().lastError, null);
+  t.is((await fleetSet(prefixed, { channel }))?.record.version, 2);
+  await until(async () => (await fleetMembers(prefixed, { channel })).length === 2, 'both acks are listed through the prefixed client');
+  t.is(await witness().exists(`app:${channel}:set`), 0, 'nothing written under the prefix');
+});
+
 test('a member follows the key even over a fleet layer it did not write: no key, no fleet layer', async (t) => {
   const channel = uniqueChannel('stale-layer');
   const engine = new Engine({ name: `fleet-control-stale-${process.pid}` });
@@ -245,6 +285,27 @@ test('a member follows the key even over a fleet layer it did not write: no key,
   cleanup.push(() => fleet.close());
   await fleet.ready;
   t.false(engine.state().layers.some((l) => l.name === FLEET_LAYER));
+});
+
+test('ready waits for a read that succeeds: a failed first read does not settle it', async (t) => {
+  const channel = uniqueChannel('ready');
+  const redis = witness();
+  // GET fails on a hash (WRONGTYPE): the member reports it and keeps its state.
+  await redis.hset(`${channel}:set`, 'not', 'a string');
+  const errors: Error[] = [];
+  const engine = new Engine({ name: `fleet-control-ready-${process.pid}` });
+  const fleet = joinFleet(engine, { redis: url, channel, onError: (e) => errors.push(e) });
+  cleanup.push(() => fleet.close());
+  let settled = false;
+  void fleet.ready.then(() => (settled = true));
+  await until(() => errors.length > 0, 'the failed read is reported');
+  t.regex(errors[0]!.message, /WRONGTYPE/);
+  t.false(settled, 'not ready after a failed read');
+
+  await redis.del(`${channel}:set`);
+  await publishFleet(url, SET, { channel });
+  await fleet.ready;
+  t.is(fleet.status().version, 1, 'ready once the set was read and applied');
 });
 
 test('a member that cannot reach Redis keeps trying; closing it rejects ready and returns at once', async (t) => {
@@ -256,181 +317,4 @@ test('a member that cannot reach Redis keeps trying; closing it rejects ready an
   t.false(fleet.status().connected);
   await fleet.close();
   await t.throwsAsync(fleet.ready, { instanceOf: FleetError, message: /left the fleet on .* before it was ready/ });
-});
-
-test('a signed record with any field changed, or copied to another channel, is refused', async (t) => {
-  const channel = uniqueChannel('tamper');
-  const { fleet, fleetPolicies } = member(channel, { secret: 'k' });
-  await fleet.ready;
-  await publishFleet(url, SET, { channel, secret: 'k', ttlMs: 600_000 });
-  await until(() => fleetPolicies().includes('fleet-errors'), 'the signed set is in force');
-  const redis = witness();
-  const signed = JSON.parse((await redis.get(`${channel}:set`))!) as Record<string, unknown>;
-  const tampered: Record<string, unknown>[] = [
-    { ...signed, version: 2, config: OTHER },
-    { ...signed, version: 3, id: 'forged' },
-    { ...signed, version: 4 },
-    { ...signed, version: 5, config: OTHER, sig: 'f'.repeat(64) },
-    { ...signed, version: 6, config: OTHER, sig: 'not hex' },
-  ];
-  for (const [i, record] of tampered.entries()) {
-    await redis.set(`${channel}:set`, JSON.stringify(record));
-    await redis.publish(channel, String(record.version));
-    await until(() => rejections(fleet) === i + 1, `tampered record ${i} is refused`);
-    t.regex(fleet.status().lastError ?? '', /has a wrong signature$/);
-  }
-  // Renewed with the lease doubled but the old signature: refused too.
-  await redis.set(`${channel}:set`, JSON.stringify({ ...signed, ttlMs: 1_200_000 }));
-  await redis.publish(channel, '1');
-  await until(() => rejections(fleet) === tampered.length + 1, 'the changed lease is refused');
-  t.deepEqual(fleetPolicies(), ['fleet-errors']);
-  // The genuine record back, renewed with the secret: in force, the refusal no longer reported.
-  await redis.set(`${channel}:set`, JSON.stringify(signed), 'PX', 600_000);
-  await renewFleet(url, { channel, ttlMs: 300_000, secret: 'k' });
-  await until(() => fleet.status().lastError === null, 'the genuine renewal clears the refusal');
-  t.true((fleet.status().leaseRemainingMs ?? Infinity) <= 300_000);
-  t.is(fleet.status().version, 1);
-
-  // The untouched record under another channel's key: the channel is signed.
-  const other = uniqueChannel('tamper-other');
-  const replayed = member(other, { secret: 'k' });
-  await replayed.fleet.ready;
-  await redis.set(`${other}:set`, JSON.stringify(signed));
-  await redis.publish(other, '1');
-  await until(() => rejections(replayed.fleet) === 1, 'the replay is refused');
-  t.deepEqual(replayed.fleetPolicies(), []);
-});
-
-test('a replayed older signed record is refused as stale, on a reconnect too; an emptied Redis, a lease and a clear still work', async (t) => {
-  const channel = uniqueChannel('replay');
-  const name = `havoc-replay-${process.pid}-${Date.now()}`;
-  // Named connections (a duplicate keeps the name), so the test can cut exactly this member's.
-  const app = new Redis(url, { connectionName: name });
-  cleanup.push(() => void app.disconnect());
-  const registry = new Registry();
-  const engine = new Engine({ name: `fleet-control-replay-${process.pid}`, registry });
-  // Acks only after a read (the interval is out of reach): a new ack says the member read the key.
-  const appliedVersions: number[] = [];
-  const fleet = joinFleet(engine, {
-    redis: app,
-    channel,
-    member: 'replay',
-    secret: 'k',
-    ackTtlMs: 600_000,
-    ackIntervalMs: 300_000,
-    onApply: (version) => appliedVersions.push(version),
-  });
-  cleanup.push(() => fleet.close());
-  const fleetPolicies = () =>
-    engine
-      .state()
-      .layers.find((l) => l.name === FLEET_LAYER)
-      ?.config.policies.map((p) => p.name) ?? [];
-  const redis = witness();
-  const lastSeen = async () => (await fleetMembers(url, { channel })).find((a) => a.member === 'replay')?.lastSeen ?? 0;
-  const cutConnections = async () => {
-    const ids = ((await redis.client('LIST')) as string)
-      .split('\n')
-      .filter((line) => line.includes(` name=${name} `))
-      .map((line) => /\bid=(\d+)/.exec(line)![1]!);
-    t.true(ids.length >= 2, 'the member has its own named connections');
-    for (const id of ids) await redis.client('KILL', 'ID', id);
-  };
-  await fleet.ready;
-
-  await publishFleet(url, SET, { channel, secret: 'k' });
-  await until(() => fleetPolicies().includes('fleet-errors'), 'set 1 is in force');
-  const first = (await redis.get(`${channel}:set`))!;
-  await publishFleet(url, OTHER, { channel, secret: 'k' });
-  await until(() => fleetPolicies().includes('other-errors'), 'set 2 is in force');
-
-  // Set 1, genuinely signed, written back: a reconnect reads the key as the truth, and refuses it.
-  await redis.set(`${channel}:set`, first);
-  await cutConnections();
-  await until(() => rejections(fleet) === 1, 'the replay is refused on the reconnect');
-  t.regex(
-    fleet.status().lastError ?? '',
-    new RegExp(`^fleet set 1 on ${channel} is stale: issued at .*, before set 2 \\(issued at .*\\) applied here`),
-  );
-  t.is(fleet.status().rejectedVersion, 1);
-  t.deepEqual(fleetPolicies(), ['other-errors'], 'the newest set stays');
-  // An announcement of it makes no difference (and the same replay is counted once).
-  await redis.publish(channel, '2');
-  await until(async () => (await fleetMembers(url, { channel }))[0]?.rejectedVersion === 1, 'the ack shows it');
-  t.regex((await fleetMembers(url, { channel }))[0]?.error ?? '', /is stale/);
-  const rejected = (await registry.getMetricsAsJSON()).find((m) => m.name === 'havoc_fleet_rejections_total')?.values ?? [];
-  t.deepEqual(
-    rejected.map((v) => [v.labels.reason, v.value]),
-    [['stale', 1]],
-  );
-
-  // The newest leased record, written back with a fresh expiry after its lease ran out, does not bring it back.
-  // The lease only has to outlive reading the key back here; the member may apply it later.
-  await publishFleet(url, SET, { channel, secret: 'k', ttlMs: 5000 });
-  const leased = (await redis.get(`${channel}:set`))!;
-  t.not(leased, null);
-  await until(() => appliedVersions.includes(3), 'the leased set 3 was applied');
-  t.is(fleet.status().lastError, null, 'a newer set supersedes the refusal');
-  await until(() => fleetPolicies().length === 0, 'the lease ran out');
-  await until(async () => (await redis.exists(`${channel}:set`)) === 0, 'the key expired');
-  const before = await lastSeen();
-  await redis.set(`${channel}:set`, leased, 'PX', 600_000);
-  await redis.publish(channel, '3');
-  await until(async () => (await lastSeen()) > before, 'the member read the key');
-  t.deepEqual(fleetPolicies(), [], 'the run-out lease stays run out');
-  t.is(fleet.status().version, 0);
-  t.is(rejections(fleet), 1);
-  // Renewing signs the record again: not one this secret did not sign.
-  await redis.set(`${channel}:set`, JSON.stringify({ ...JSON.parse(leased), sig: undefined }), 'PX', 600_000);
-  await t.throwsAsync(renewFleet(url, { channel, ttlMs: 1000, secret: 'k' }), {
-    instanceOf: FleetError,
-    message: `fleet set version 3 on ${channel} is not signed with this secret: refusing to renew (and so sign) it`,
-  });
-
-  // A Redis that lost everything (restarted empty): no set, then versions from 1 again, newer by issuedAt.
-  await redis.del(`${channel}:set`, `${channel}:version`);
-  const beforeCut = await lastSeen();
-  await cutConnections();
-  await until(async () => fleet.status().connected && (await lastSeen()) > beforeCut, 'resynced');
-  t.is(fleet.status().version, 0);
-  t.is((await publishFleet(url, OTHER, { channel, secret: 'k' })).version, 1);
-  await until(() => fleetPolicies().includes('other-errors'), 'the new set 1 is in force');
-  t.is(fleet.status().version, 1);
-  await publishFleet(url, null, { channel, secret: 'k' });
-  await until(() => fleetPolicies().length === 0 && fleet.status().version === 2, 'the signed clear is in force');
-  t.is(rejections(fleet), 1);
-});
-
-test('a publisher whose clock is behind issues just after the signed set in the key; with no set there it is refused as stale', async (t) => {
-  const channel = uniqueChannel('skew');
-  const { fleet, fleetPolicies } = member(channel, { secret: 'k' });
-  await fleet.ready;
-  await publishFleet(url, SET, { channel, secret: 'k', ttlMs: 600_000 });
-  await until(() => fleetPolicies().includes('fleet-errors'), 'set 1 is in force');
-  const issued = async () => (await fleetSet(url, { channel }))!.record.issuedAt!;
-  const first = await issued();
-
-  // This process's clock an hour behind the first publisher's (the member's clock plays no part).
-  const realNow = Date.now;
-  Date.now = () => realNow() - 3_600_000;
-  try {
-    await renewFleet(url, { channel, ttlMs: 300_000, secret: 'k' });
-    t.is(await issued(), first + 1, 'a renewal is newer than what it renews');
-    await until(() => (fleet.status().leaseRemainingMs ?? Infinity) <= 300_000, 'the renewal is taken');
-    await publishFleet(url, OTHER, { channel, secret: 'k' });
-    t.is(await issued(), first + 2, 'a publish is newer than the signed set in the key');
-    await until(() => fleetPolicies().includes('other-errors'), 'set 2 is in force');
-
-    // Nothing in the key to go past (a lease ran out, Redis restarted empty): the hour shows.
-    await witness().del(`${channel}:set`);
-    await publishFleet(url, SET, { channel, secret: 'k' });
-    await until(() => rejections(fleet) === 1, 'the set issued an hour back is refused');
-    t.regex(fleet.status().lastError ?? '', /is stale: .* a replay, or a publisher whose clock is behind$/);
-    t.deepEqual(fleetPolicies(), ['other-errors']);
-  } finally {
-    Date.now = realNow;
-  }
-  await publishFleet(url, SET, { channel, secret: 'k' });
-  await until(() => fleetPolicies().includes('fleet-errors'), 'a publisher with the right clock is in force');
-  t.is(fleet.status().lastError, null);
 });

@@ -4,8 +4,8 @@
 // to what it holds (a Redis without persistence lost the set, and counts versions from 1 again).
 import { spawnSync } from 'node:child_process';
 import test from 'ava';
-import { fleetMembers, publishFleet } from 'havoc';
-import { forkMember, freePort, startRedisServer, uniqueChannel, type MemberProcess } from './fixtures/fleet.js';
+import { publishFleet } from 'havoc';
+import { forkMember, freePort, startRedisServer, uniqueChannel, untilAcks, type MemberProcess } from './fixtures/fleet.js';
 
 const SET = 'version: 1\npolicies:\n  - name: fleet-errors\n    type: http\n    target: /fleet/*\n    error_chance: 1\n';
 const AFTER = SET.replace('fleet-errors', 'after-restart');
@@ -48,13 +48,9 @@ serial('members keep their set while Redis is down and resync when it is back', 
   // Version 1 again, a different set: applied, not mistaken for the one before the restart.
   t.is((await publishFleet(url, AFTER, { channel })).version, 1);
   await Promise.all(members.map((m) => m.until((r) => r.fleetPolicies.includes('after-restart'), 'the new set is in force')));
-  for (let i = 0; i < 300; i++) {
-    const acks = await fleetMembers(url, { channel });
-    if (acks.length === 3 && acks.every((a) => a.version === 1)) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const acks = await untilAcks(url, channel, (acks) => acks.length === 3 && acks.every((a) => a.version === 1), 'three acks of version 1');
   t.deepEqual(
-    (await fleetMembers(url, { channel })).map((a) => [a.member, a.version]),
+    acks.map((a) => [a.member, a.version]),
     [
       ['a', 1],
       ['b', 1],

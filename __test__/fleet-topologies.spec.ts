@@ -6,7 +6,7 @@
 import test from 'ava';
 import { Cluster, Redis } from 'ioredis';
 import { Engine, FLEET_LAYER, fleetMembers, joinFleet, publishFleet, renewFleet, type FleetMember } from 'havoc';
-import { PATIENCE_MS, uniqueChannel } from './fixtures/fleet.js';
+import { uniqueChannel, until } from './fixtures/fleet.js';
 import { redisInstalled, startRedisCluster, startSentinel, stopAll } from './fixtures/redis-topologies.js';
 
 const SET = 'version: 1\npolicies:\n  - name: fleet-errors\n    type: http\n    target: /fleet/*\n    error_chance: 1\n';
@@ -35,14 +35,6 @@ function member(redis: Redis | Cluster, channel: string): { fleet: FleetMember; 
         .layers.find((l) => l.name === FLEET_LAYER)
         ?.config.policies.map((p) => p.name) ?? [],
   };
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + PATIENCE_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${PATIENCE_MS} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** The ports of the masters serving `keys`. */

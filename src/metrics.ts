@@ -28,8 +28,8 @@ export interface HavocMetrics {
   sabotageCpuThreads: Gauge;
   sabotageRamBytes: Gauge;
   sabotageTransitions: Counter<'kind' | 'event'>;
-  fleetVersionApplied: Gauge<'channel'>;
-  fleetConnected: Gauge<'channel'>;
+  fleetVersionApplied: Gauge<'channel' | 'member'>;
+  fleetConnected: Gauge<'channel' | 'member'>;
   fleetRejections: Counter<'channel' | 'reason'>;
   /**
    * Counts one `havoc_decisions_total{outcome="pass"}`: a plain addition, folded into the
@@ -196,8 +196,9 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
         },
       }),
     sabotageTransitions: sabotageCounter(registry),
-    fleetVersionApplied: gauge('havoc_fleet_version_applied', 'Version of the fleet set in force (0: none yet)', ['channel']),
-    fleetConnected: gauge('havoc_fleet_connected', '1 while the fleet member is connected to Redis', ['channel']),
+    // By member too: two members of one channel in one process must not overwrite each other's value.
+    fleetVersionApplied: gauge('havoc_fleet_version_applied', 'Version of the fleet set in force (0: none yet)', ['channel', 'member']),
+    fleetConnected: gauge('havoc_fleet_connected', '1 while the fleet member is connected to Redis', ['channel', 'member']),
     fleetRejections: counter('havoc_fleet_rejections_total', 'Fleet sets or messages a member refused, by reason', ['channel', 'reason']),
     ...breakerMetrics(registers, breakers),
     watchLimiter(name, read) {

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 
 import { parseDuration } from '../duration.js';
-import { FleetError } from '../errors.js';
+import { FleetError, FleetRejectionError } from '../errors.js';
 import { fleetMembers, fleetSet, publishFleet, renewFleet } from '../fleet/publish.js';
 import { DEFAULT_CHANNEL } from '../fleet/record.js';
 import { readConfig } from './config-commands.js';
@@ -38,12 +38,15 @@ function secretOf(options: FleetOptions): string | undefined {
   return secret === '' ? undefined : secret;
 }
 
-/** Runs a fleet call; its `FleetError` (unreachable Redis, nothing to renew, ...) becomes the CLI's one-line error. */
+/**
+ * Runs a fleet call; its `FleetError` (unreachable Redis, nothing to renew, ...) or
+ * `FleetRejectionError` (the key holds no fleet record) becomes the CLI's one-line error.
+ */
 async function fleetCall<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    if (error instanceof FleetError) throw new CliError(error.message);
+    if (error instanceof FleetError || error instanceof FleetRejectionError) throw new CliError(error.message);
     throw error;
   }
 }
@@ -147,7 +150,9 @@ export function registerFleetCommands(program: Command): void {
       const rows = members.map((m) => [
         m.member,
         current !== undefined && m.version === current ? paint('green', String(m.version)) : String(m.version),
-        m.error === null ? 'ok' : paint('red', `refused ${m.rejectedVersion ?? '?'}: ${m.error.split('\n')[0]}`),
+        m.error === null
+          ? 'ok'
+          : paint('red', `refused${m.rejectedVersion === null ? '' : ` ${m.rejectedVersion}`}: ${m.error.split('\n')[0]}`),
         `${m.host}:${m.pid}`,
         `${showMs(Math.max(0, now - m.lastSeen))} ago`,
       ]);

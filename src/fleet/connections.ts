@@ -2,6 +2,8 @@
 // instrumented (a `redis` policy could then cut the very halt that should end it), so it is
 // never used for control traffic: a member duplicates it (same options, so a Sentinel or
 // Cluster client gives a Sentinel or Cluster connection) or connects to a URL itself.
+// Never with the client's `keyPrefix`: pub/sub channels are not prefixed, so a prefixed member
+// would hear a publish made without the prefix (the CLI's) and read a key that is not there.
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 
 import { FleetError } from '../errors.js';
@@ -34,15 +36,26 @@ export function openConnection(redis: FleetRedis, options: Partial<RedisOptions>
   if (!isClient(redis)) throw new FleetError('redis must be an ioredis client (Redis, Sentinel or Cluster) or a redis:// URL');
   // `duplicate` builds a new client from the options alone; instrumentation lives on the instance.
   const connection = redis.isCluster
-    ? (redis as Cluster).duplicate(undefined, { redisOptions: { ...(redis as Cluster).options.redisOptions, ...options } })
-    : (redis as Redis).duplicate(options);
+    ? (redis as Cluster).duplicate(undefined, {
+        keyPrefix: '',
+        redisOptions: { ...(redis as Cluster).options.redisOptions, ...options, keyPrefix: '' },
+      })
+    : (redis as Redis).duplicate({ ...options, keyPrefix: '' });
   if (isIoredisInstrumented(connection)) throw new FleetError('a duplicated client came out instrumented; fleet control refuses to use it');
   return connection;
 }
 
+/** Whether a client prefixes the keys it sends (fleet keys must be the same for every member and publisher). */
+function hasKeyPrefix(redis: Redis | Cluster): boolean {
+  const options = redis.isCluster ? (redis as Cluster).options : undefined;
+  const prefix = options === undefined ? (redis as Redis).options.keyPrefix : (options.keyPrefix ?? options.redisOptions?.keyPrefix);
+  return prefix !== undefined && prefix !== '';
+}
+
 /**
- * The connection a one-off command (publish, renew, status) uses, and how to let it go:
- * the application's client when it is not instrumented, else a duplicate, else a URL's own.
+ * The connection a one-off command (publish, renew, status) uses, and how to let it go: the
+ * application's client when it is neither instrumented nor prefixing keys, else a duplicate,
+ * else a URL's own.
  */
 export function commandConnection(redis: FleetRedis): {
   connection: FleetConnection;
@@ -50,7 +63,7 @@ export function commandConnection(redis: FleetRedis): {
   connectError(): Error | undefined;
   release(): Promise<void>;
 } {
-  if (isClient(redis) && !isIoredisInstrumented(redis))
+  if (isClient(redis) && !isIoredisInstrumented(redis) && !hasKeyPrefix(redis))
     return { connection: redis, connectError: () => undefined, release: async () => {} };
   // A one-off command fails after a few attempts rather than waiting for Redis forever.
   const connection = openConnection(redis, {

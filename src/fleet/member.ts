@@ -25,7 +25,10 @@ export interface JoinFleetOptions {
   member?: string;
   /** How long an ack outlives its member, in ms. Default 30 000. */
   ackTtlMs?: number;
-  /** How often the ack is refreshed, in ms; less than `ackTtlMs`. Default a third of it. */
+  /**
+   * How often the ack is refreshed (and a set refused for its configuration is tried again if the
+   * member's other layers changed), in ms; less than `ackTtlMs`. Default a third of it.
+   */
   ackIntervalMs?: number;
   /** Called after a set was applied (version 0 for "no fleet set"). */
   onApply?: (version: number) => void;
@@ -43,9 +46,9 @@ export interface FleetMemberStatus {
   connected: boolean;
   /** The version of the set in force from the fleet; 0 before any, or after "no fleet set". */
   version: number;
-  /** The version last refused, while the last set seen was refused; else `null`. */
+  /** The version last refused, while the last set seen was refused; else `null` (also for a refused message or unreadable record). */
   rejectedVersion: number | null;
-  /** Why it was refused (a `ConfigError`'s text, a signature problem), else `null`. */
+  /** Why the last set or message seen was refused (a `ConfigError`'s text, a signature problem, a malformed message), else `null`; the ack's `error`. */
   lastError: string | null;
   /** Sets and messages refused since joining. */
   rejections: number;
@@ -54,7 +57,12 @@ export interface FleetMemberStatus {
 }
 
 export interface FleetMember {
-  /** Settles once the published set was first read and applied (or refused). */
+  /**
+   * Resolves once the member is subscribed and has read the published set and applied (or
+   * refused) it. A read that fails (reported to `onError`) does not count: while Redis cannot be
+   * reached it stays pending, as the member keeps trying. Rejects only when the member is closed
+   * first, or its subscription fails.
+   */
   ready: Promise<void>;
   status(): FleetMemberStatus;
   /** Leaves the fleet: removes this member's ack and closes havoc's connections. The fleet layer stays. */
@@ -98,6 +106,8 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   let appliedLeased = false;
   let rejected: SetId | null = null;
   let lastRejectedRaw: string | null = null;
+  /** The member's other layers when a set was refused for its configuration, which they may be the cause of. */
+  let refusedAgainst: string | null = null;
   let lastError: string | null = null;
   let rejections = 0;
   let closed = false;
@@ -111,16 +121,25 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
       newest = { issuedAt: record.issuedAt, version: record.version, id: record.id };
   };
 
+  let settleReady: (() => void) | undefined;
+  let failReady: ((error: Error) => void) | undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    settleReady = resolve;
+    failReady = reject;
+  });
+  // Nobody has to await `ready`: a close before it settles must not be an unhandled rejection.
+  ready.catch(() => {});
+
   const connected = (): boolean => subscriber.status === 'ready' && reader.status === 'ready';
   const showConnected = (): void => {
-    metrics.fleetConnected.labels(keys.channel).set(connected() ? 1 : 0);
+    metrics.fleetConnected.labels(keys.channel, member).set(connected() ? 1 : 0);
   };
 
   const ack = (): FleetAck => ({
     member,
     version: applied.version,
     rejectedVersion: rejected?.version ?? null,
-    error: rejected === null ? null : lastError,
+    error: lastError,
     host: hostname(),
     pid: process.pid,
     lastSeen: Date.now(),
@@ -131,7 +150,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     if (!appliedLeased || engine.state().layers.some((l) => l.name === FLEET_LAYER)) return;
     appliedLeased = false;
     applied = { version: 0, id: null };
-    metrics.fleetVersionApplied.labels(keys.channel).set(0);
+    metrics.fleetVersionApplied.labels(keys.channel, member).set(0);
   };
 
   const writeAck = async (): Promise<void> => {
@@ -139,6 +158,8 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     noticeExpiredLease();
     const value = ack();
     await reader.set(keys.member(member), JSON.stringify(value), 'PX', ackTtlMs);
+    // A close meanwhile sent its DEL and ZREM after this SET (one connection, in order): no ZADD after them.
+    if (closed) return;
     await reader.zadd(keys.members, value.lastSeen, member);
   };
 
@@ -147,8 +168,13 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     options.onError?.(error instanceof Error ? error : new HavocError(String(error)));
   };
 
+  // Names and configurations only: a lease's time left changes by itself.
+  const otherLayers = (): string =>
+    JSON.stringify(engine.state().layers.flatMap((l) => (l.name === FLEET_LAYER ? [] : [[l.name, l.config]])));
+
   const reject = (error: FleetRejectionError, which: SetId | null, raw: string | null): void => {
     rejections += 1;
+    refusedAgainst = error.reason === 'config' && which !== null ? otherLayers() : null;
     lastError = error.message;
     if (which !== null) rejected = which;
     if (raw !== null) lastRejectedRaw = raw;
@@ -194,7 +220,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     rejected = null;
     lastRejectedRaw = null;
     lastError = null;
-    metrics.fleetVersionApplied.labels(keys.channel).set(record.version);
+    metrics.fleetVersionApplied.labels(keys.channel, member).set(record.version);
     options.onApply?.(record.version);
   };
 
@@ -206,7 +232,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     rejected = null;
     lastRejectedRaw = null;
     lastError = null;
-    metrics.fleetVersionApplied.labels(keys.channel).set(0);
+    metrics.fleetVersionApplied.labels(keys.channel, member).set(0);
     if (changed) options.onApply?.(0);
   };
 
@@ -264,33 +290,44 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
     else if (record.id !== rejected?.id) apply(record, pttl);
   };
 
+  /** Acts on the value of the key (`null`: none) and its PTTL. Returns whether to write the ack (not for a refusal already reported). */
+  const take = (raw: string | null, pttl: number, resync: boolean): boolean => {
+    if (raw === null || pttl === -2) {
+      clear();
+      return true;
+    }
+    let record: FleetRecord | null = null;
+    try {
+      record = decodeRecord(keys.set, raw);
+      // Signed: ordered by issuedAt, not by version (a Redis restarted empty counts from 1 again).
+      if (secret !== undefined) takeSigned(record, checkSigned(record, secret), pttl);
+      else if (record.id === applied.id) renew(record, pttl);
+      else if ((resync || record.version >= applied.version) && record.id !== rejected?.id) apply(record, pttl);
+    } catch (error) {
+      if (raw === lastRejectedRaw) return false;
+      const which = record === null ? null : { version: record.version, id: record.id };
+      if (error instanceof FleetRejectionError) reject(error, which, raw);
+      else if (error instanceof ConfigError)
+        reject(new FleetRejectionError('config', error.message, record?.version, { cause: error }), which, raw);
+      else throw error;
+    }
+    return true;
+  };
+
+  /** Set once the subscription is in place: from then on no announcement is missed, and a read counts for `ready`. */
+  let subscribed = false;
+
   /** Reads the key and acts on it. `resync`: the key is the truth even if its version is lower (Redis lost its data). */
   const sync = async (resync: boolean): Promise<void> => {
     if (closed) return;
+    const counts = subscribed;
     const replies = await reader.multi().get(keys.set).pttl(keys.set).exec();
     if (closed || replies === null) return;
     const [[getError, raw], [pttlError, pttl]] = replies as [[Error | null, string | null], [Error | null, number]];
     if (getError ?? pttlError) throw getError ?? pttlError;
-    if (raw === null || pttl === -2) {
-      clear();
-    } else {
-      let record: FleetRecord | null = null;
-      try {
-        record = decodeRecord(keys.set, raw);
-        // Signed: ordered by issuedAt, not by version (a Redis restarted empty counts from 1 again).
-        if (secret !== undefined) takeSigned(record, checkSigned(record, secret), pttl);
-        else if (record.id === applied.id) renew(record, pttl);
-        else if ((resync || record.version >= applied.version) && record.id !== rejected?.id) apply(record, pttl);
-      } catch (error) {
-        if (raw === lastRejectedRaw) return;
-        const which = record === null ? null : { version: record.version, id: record.id };
-        if (error instanceof FleetRejectionError) reject(error, which, raw);
-        else if (error instanceof ConfigError)
-          reject(new FleetRejectionError('config', error.message, record?.version, { cause: error }), which, raw);
-        else throw error;
-      }
-    }
-    await writeAck();
+    const writesAck = take(raw, pttl, resync);
+    if (counts) settleReady?.();
+    if (writesAck) await writeAck();
   };
 
   // One read at a time; requests made while one waits to start are served by it.
@@ -331,27 +368,31 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
   }
   showConnected();
 
-  const timer = setInterval(() => void writeAck().catch(reportError), ackIntervalMs);
+  /** A set refused for its configuration is tried again once the member's other layers changed (it may fit now). */
+  const retryRefused = (): void => {
+    if (refusedAgainst === null || rejected === null || otherLayers() === refusedAgainst) return;
+    refusedAgainst = null;
+    rejected = null;
+    lastRejectedRaw = null;
+    void request(true);
+  };
+
+  const timer = setInterval(() => {
+    retryRefused();
+    void writeAck().catch(reportError);
+  }, ackIntervalMs);
   timer.unref();
 
-  let settleReady: (() => void) | undefined;
-  let failReady: ((error: Error) => void) | undefined;
-  const ready = new Promise<void>((resolve, reject) => {
-    settleReady = resolve;
-    failReady = reject;
-  });
-  // Nobody has to await `ready`: a close before it settles must not be an unhandled rejection.
-  ready.catch(() => {});
-  subscriber
-    .subscribe(keys.channel)
-    .then(() => request(true))
-    .then(
-      () => settleReady?.(),
-      (error: unknown) => {
-        reportError(error);
-        failReady?.(error instanceof Error ? error : new HavocError(String(error)));
-      },
-    );
+  subscriber.subscribe(keys.channel).then(
+    () => {
+      subscribed = true;
+      void request(true);
+    },
+    (error: unknown) => {
+      reportError(error);
+      failReady?.(error instanceof Error ? error : new HavocError(String(error)));
+    },
+  );
 
   return {
     ready,
@@ -378,7 +419,7 @@ export function joinFleet(engine: Engine, options: JoinFleetOptions): FleetMembe
       if (reader.status === 'ready') {
         await Promise.all([reader.del(keys.member(member)), reader.zrem(keys.members, member)]).catch(() => {});
       }
-      metrics.fleetConnected.labels(keys.channel).set(0);
+      metrics.fleetConnected.labels(keys.channel, member).set(0);
       // Disconnected, a quit would wait for Redis: just drop the connection (pending reads fail, unobserved).
       await Promise.all(
         [subscriber, reader].map((c) =>

@@ -3,7 +3,7 @@
 // unless a newer one is already there and announces the version; the script touches only
 // `<channel>:set`, so it runs on a Cluster too.
 import { parseConfig, validateConfig } from '../config.js';
-import { ConfigError, FleetError } from '../errors.js';
+import { ConfigError, FleetError, FleetRejectionError } from '../errors.js';
 import native = require('../native.js');
 import type { Config } from '../types.js';
 import { commandConnection, type FleetConnection, type FleetRedis } from './connections.js';
@@ -120,7 +120,8 @@ async function withConnection<T>(redis: FleetRedis, work: (connection: FleetConn
   try {
     return await work(connection);
   } catch (error) {
-    if (error instanceof FleetError || error instanceof ConfigError) throw error;
+    // Already precise (bad input, nothing to renew, a key that holds no fleet record): as they are.
+    if (error instanceof FleetError || error instanceof FleetRejectionError || error instanceof ConfigError) throw error;
     const unreachable = connectError();
     if (unreachable !== undefined) throw new FleetError(`cannot reach Redis ${describe(redis)}: ${unreachable.message}`, { cause: error });
     throw new FleetError(`fleet command failed on Redis ${describe(redis)}: ${(error as Error).message}`, { cause: error });

@@ -20,6 +20,8 @@ export interface FleetKeys {
 
 export function fleetKeys(channel: string = DEFAULT_CHANNEL): FleetKeys {
   if (typeof channel !== 'string' || channel === '') throw new FleetError('channel must be a non-empty string');
+  // The channel is a line of the signed text: a line break in it would blur where fields end.
+  if (/[\r\n]/.test(channel)) throw new FleetError(`channel must not contain a line break (got ${JSON.stringify(channel)})`);
   return {
     channel,
     set: `${channel}:set`,
@@ -51,11 +53,19 @@ export interface FleetRecord {
   sig?: string;
 }
 
+/** What {@link newRecordId} makes; anything else is refused, so that the id is one line of the signed text. */
+const RECORD_ID = /^[0-9a-f]{16}$/;
+
 export function newRecordId(): string {
   return randomBytes(8).toString('hex');
 }
 
-/** What a signature covers: every field but the signature, the channel included (no replay on another channel). */
+/**
+ * What a signature covers: every field but the signature, the channel included (no replay on
+ * another channel), one per line. No field but the last (the text) can hold a line break: the
+ * id is checked by {@link decodeRecord}, the channel by {@link fleetKeys}, the rest are numbers
+ * or a format name.
+ */
 export function canonical(channel: string, record: FleetRecord): string {
   return [
     'havoc-fleet/2',
@@ -96,7 +106,8 @@ export function decodeRecord(key: string, raw: string): FleetRecord {
   const record = value as Record<string, unknown>;
   if (!isCount(record.version)) throw malformed(`version must be a positive integer (got ${JSON.stringify(record.version)})`);
   const version = record.version;
-  if (typeof record.id !== 'string' || record.id === '') throw malformed('id must be a non-empty string', version);
+  if (typeof record.id !== 'string' || !RECORD_ID.test(record.id))
+    throw malformed(`id must be 16 lowercase hex digits (got ${JSON.stringify(record.id)})`, version);
   if (record.config !== null && typeof record.config !== 'string')
     throw malformed('config must be the configuration text or null', version);
   if (record.format !== 'yaml' && record.format !== 'json') throw malformed('format must be "yaml" or "json"', version);
@@ -121,9 +132,12 @@ export interface FleetAck {
   member: string;
   /** The version of the set in force from the fleet, 0 before any. */
   version: number;
-  /** The version last refused, with `error`; `null` when the last set seen was applied. */
+  /** The version last refused, with `error`; `null` when the last set seen was applied, or what was refused named no version. */
   rejectedVersion: number | null;
-  /** Why the last set seen was refused (a `ConfigError`'s text, a signature problem), else `null`. */
+  /**
+   * Why the last set or message seen was refused (a `ConfigError`'s text, a signature problem, a
+   * malformed message or record), else `null`: the member's `status().lastError`.
+   */
   error: string | null;
   host: string;
   pid: number;
