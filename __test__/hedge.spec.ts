@@ -12,6 +12,22 @@ function pending<T>() {
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Makes `n` calls that each answer 5 ms in (when a 5 ms hedge has started); the attempts started. */
+async function slowCalls(hedge: Hedge, clock: ManualClock, n: number): Promise<number> {
+  let started = 0;
+  for (let i = 0; i < n; i++) {
+    const answer = pending<string>();
+    const run = hedge.execute(() => {
+      started += 1;
+      return answer.promise;
+    });
+    clock.advance(5);
+    answer.resolve('ok');
+    await run;
+  }
+  return started;
+}
+
 test('delayMs 0 (which would start every attempt at once) and other bad options are RangeErrors', (t) => {
   t.throws(() => new Hedge({ delayMs: 0 }), {
     instanceOf: RangeError,
@@ -116,17 +132,7 @@ test('the retry budget caps the hedges', async (t) => {
   const clock = new ManualClock();
   const budget = RetryBudget.withManualClock({ ratio: 0, minPerSec: 0.1, windowMs: 10_000 });
   const hedge = new Hedge({ delayMs: 5, clock, budget, name: 'hedge-budget' });
-  let started = 0;
-  for (let i = 0; i < 3; i++) {
-    const answer = pending<string>();
-    const run = hedge.execute(() => {
-      started += 1;
-      return answer.promise;
-    });
-    clock.advance(5);
-    answer.resolve('ok');
-    await run;
-  }
+  const started = await slowCalls(hedge, clock, 3);
   t.is(started, 4, 'one hedge (the budget allows 1 retry), then none');
   t.like(budget.status(), { retries: 1, exhausted: 2 });
 });
@@ -135,17 +141,7 @@ test('each call counts as a request of the budget: its ratio lets hedges grow wi
   const clock = new ManualClock();
   const budget = RetryBudget.withManualClock({ ratio: 0.5, minPerSec: 0.1, windowMs: 10_000 });
   const hedge = new Hedge({ delayMs: 5, clock, budget, name: 'hedge-budget-ratio' });
-  let started = 0;
-  for (let i = 0; i < 10; i++) {
-    const answer = pending<string>();
-    const run = hedge.execute(() => {
-      started += 1;
-      return answer.promise;
-    });
-    clock.advance(5);
-    answer.resolve('ok');
-    await run;
-  }
+  const started = await slowCalls(hedge, clock, 10);
   const { requests, retries } = budget.status();
   t.is(requests, 10);
   t.is(started - 10, retries, 'each hedge took a retry');
