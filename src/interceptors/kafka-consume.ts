@@ -12,8 +12,8 @@
 // after the last message the handler saw are resolved here (it could not resolve them).
 import type { Batch, Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Decision, Engine } from '../engine.js';
-import { decide, serveLatency } from './contract.js';
-import { headersOf, kafkaError } from './kafka-shared.js';
+import { serveLatency } from './contract.js';
+import { decideMessage, kafkaError } from './kafka-shared.js';
 
 /** Makes every consumer `kafka` creates from now on decide what it consumes. */
 export function instrumentConsumerFactory(kafka: Kafka, engine: Engine): void {
@@ -35,13 +35,9 @@ export function instrumentConsumerFactory(kafka: Kafka, engine: Engine): void {
   };
 }
 
-function decideMessage(engine: Engine, topic: string, message: KafkaMessage): Decision | null {
-  return decide(engine, 'kafka', topic, headersOf(message.headers));
-}
-
 function wrapEachMessage(eachMessage: (payload: EachMessagePayload) => Promise<void>, engine: Engine) {
   return async function havocEachMessage(payload: EachMessagePayload): Promise<void> {
-    const decision = decideMessage(engine, payload.topic, payload.message);
+    const decision = decideMessage(engine, payload.topic, payload.message.headers);
     if (decision === null) return eachMessage(payload);
     await serveLatency(decision.latencyMs);
     // Returning resolves the offset: the message is consumed without the handler.
@@ -62,7 +58,7 @@ function wrapEachBatch(eachBatch: (payload: EachBatchPayload) => Promise<void>, 
     let decided = messages.length;
     const dropped = new Set<number>();
     for (let i = 0; i < messages.length; i += 1) {
-      const decision = decideMessage(engine, batch.topic, messages[i]!);
+      const decision = decideMessage(engine, batch.topic, messages[i]!.headers);
       if (decision === null) continue;
       faulted = true;
       latencyMs = Math.max(latencyMs, decision.latencyMs);

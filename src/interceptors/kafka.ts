@@ -26,9 +26,9 @@ import type {
 import type { Decision, Engine } from '../engine.js';
 import { HavocError, KafkaInjectedError } from '../errors.js';
 import { optionalPeer } from '../peer.js';
-import { decide, serveLatency } from './contract.js';
+import { serveLatency } from './contract.js';
 import { instrumentConsumerFactory } from './kafka-consume.js';
-import { headersOf, kafkaError } from './kafka-shared.js';
+import { decideMessage, kafkaError } from './kafka-shared.js';
 
 export { DEFAULT_KAFKA_ERROR_CODE } from './kafka-shared.js';
 
@@ -104,10 +104,10 @@ function instrumentSender(sender: Sender, engine: Engine, retrier: Retrier): voi
   // kafkajs's `send` is its `sendBatch` of one topic, called directly (not through the object).
   const send = sender.send.bind(sender);
   sender.send = function havocSend(record: ProducerRecord): Promise<RecordMetadata[]> {
-    const { topic, messages, ...options } = record;
-    const topicMessages = [{ topic, messages }];
-    const outcome = decideMessages(topicMessages, null);
+    // A record is a topic's messages plus options: decided as the one entry of a batch.
+    const outcome = decideMessages([record], null);
     if (outcome === null) return send(record);
+    const { topic: _topic, messages: _messages, ...options } = record;
     return sendDecided(
       outcome,
       () => send(record),
@@ -138,7 +138,7 @@ function instrumentSender(sender: Sender, engine: Engine, retrier: Retrier): voi
       if (typeof topic !== 'string' || !Array.isArray(messages)) continue;
       for (let m = 0; m < messages.length; m += 1) {
         if (carried?.[t]!.has(m)) continue;
-        const decision = decide(engine, 'kafka', topic, headersOf(messages[m]!.headers));
+        const decision = decideMessage(engine, topic, messages[m]!.headers);
         if (decision === null) continue;
         outcome ??= { topicMessages, latencyMs: 0, error: null, dropped: topicMessages.map(() => new Set()) };
         outcome.latencyMs = Math.max(outcome.latencyMs, decision.latencyMs);
