@@ -279,17 +279,23 @@ export class Engine {
     if (index === undefined) throw new TypeError(`unknown protocol ${JSON.stringify(protocol)}`);
     if (typeof target !== 'string') throw new TypeError('target must be a string');
     // Nothing of this protocol can fire: skip the crossing. The core stores these words on every
-    // publish, from any thread, after the snapshot itself and the protocol word last, so a clear
-    // bit is never stale, and each answer below comes from a single word.
+    // publish, from any thread, after the snapshot itself and the protocol word last. A plain
+    // read (V8 runs Atomics.load as a builtin call, at twice the cost of this whole path) is
+    // enough for a clear bit: it sees every store that happens before it (the memory model's
+    // happens-before consistency), so it can miss only a publish racing with this call, which
+    // an atomic read could order after it just as well. An Int32Array element is never torn.
     const flags = this.#fireFlags;
-    const word = Atomics.load(flags, PROTOCOL_WORD);
-    if ((word & (1 << index)) === 0) return null;
+    const protocolBit = 1 << index;
+    if ((flags[PROTOCOL_WORD]! & protocolBit) === 0) return null;
     // An http path whose first segment no active policy names cannot match: skip it too. The
-    // segment words are stored before the protocol word, and a plain read cannot move above
-    // the atomic one.
+    // segment words are stored before the protocol word; reading that word again atomically
+    // makes the plain read of the segment word after it at least as new.
     if (index === HTTP_INDEX && target.charCodeAt(0) === SLASH) {
       const bit = segmentBit(target);
-      if (bit >= 0 && (flags[SEGMENT_WORDS + (bit >>> 5)]! & (1 << (bit & 31))) === 0) return null;
+      if (bit >= 0) {
+        if ((Atomics.load(flags, PROTOCOL_WORD) & protocolBit) === 0) return null;
+        if ((flags[SEGMENT_WORDS + (bit >>> 5)]! & (1 << (bit & 31))) === 0) return null;
+      }
     }
     const packed = native.decide(this.#key + index, target, headers ?? NO_HEADERS);
     return packed < 0 ? null : this.#unpack(packed);

@@ -92,8 +92,8 @@ export function metricsFor(registry: Registry = defaultRegistry): HavocMetrics {
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void) =>
     (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
     new Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) });
-  /** Passes not yet folded into the counter, by protocol index. */
-  const pendingPasses = PROTOCOLS.map(() => 0);
+  /** Passes not yet folded into the counter, by protocol index (a typed array: no overflow check on the add). */
+  const pendingPasses = new Float64Array(PROTOCOLS.length);
   const limiters = new Map<string, () => { limit: number; inflight: number } | undefined>();
   const breakers = new Map<string, () => BreakerFigures | undefined>();
   const retries = new Map<string, RetryCounts>();
