@@ -279,23 +279,19 @@ export class Engine {
     if (index === undefined) throw new TypeError(`unknown protocol ${JSON.stringify(protocol)}`);
     if (typeof target !== 'string') throw new TypeError('target must be a string');
     // Nothing of this protocol can fire: skip the crossing. The core stores these words on every
-    // publish, from any thread, after the snapshot itself and the protocol word last. A plain
-    // read (V8 runs Atomics.load as a builtin call, at twice the cost of this whole path) is
-    // enough for a clear bit: it sees every store that happens before it (the memory model's
-    // happens-before consistency), so it can miss only a publish racing with this call, which
-    // an atomic read could order after it just as well. An Int32Array element is never torn.
+    // publish, from any thread, after the snapshot itself (the segment words before the protocol
+    // word), and each answer below comes from one word. Plain reads suffice (V8 runs
+    // Atomics.load as a builtin call, at more than this whole path costs): a read sees every
+    // store that happens before it (the memory model's happens-before consistency), so only a
+    // publish racing with this call can be missed, one an atomic read could order after it just
+    // as well. A clear bit read from an older set than the other word is that older set's answer:
+    // it could not fire either. An Int32Array element is never torn.
     const flags = this.#fireFlags;
-    const protocolBit = 1 << index;
-    if ((flags[PROTOCOL_WORD]! & protocolBit) === 0) return null;
-    // An http path whose first segment no active policy names cannot match: skip it too. The
-    // segment words are stored before the protocol word; reading that word again atomically
-    // makes the plain read of the segment word after it at least as new.
+    if ((flags[PROTOCOL_WORD]! & (1 << index)) === 0) return null;
+    // An http path whose first segment no active policy names cannot match: skip it too.
     if (index === HTTP_INDEX && target.charCodeAt(0) === SLASH) {
       const bit = segmentBit(target);
-      if (bit >= 0) {
-        if ((Atomics.load(flags, PROTOCOL_WORD) & protocolBit) === 0) return null;
-        if ((flags[SEGMENT_WORDS + (bit >>> 5)]! & (1 << (bit & 31))) === 0) return null;
-      }
+      if (bit >= 0 && (flags[SEGMENT_WORDS + (bit >>> 5)]! & (1 << (bit & 31))) === 0) return null;
     }
     const packed = native.decide(this.#key + index, target, headers ?? NO_HEADERS);
     return packed < 0 ? null : this.#unpack(packed);
