@@ -27,7 +27,7 @@ const HTTP_PROCESSES = Number(process.env.HAVOC_CALLGRIND_HTTP_PROCESSES ?? 5);
 const WORKLOAD = path.join(__dirname, 'callgrind-workload.js');
 // V8 compiles and collects garbage on helper threads, whose share would vary from run to run;
 // with one thread and fixed seeds the work is the same every time.
-const NODE_FLAGS = ['--single-threaded', '--random-seed=1', '--hash-seed=1'];
+const NODE_FLAGS = ['--single-threaded', '--random-seed=1', '--hash-seed=1', '--expose-gc'];
 
 function valgrindVersion(): string {
   try {
@@ -80,8 +80,9 @@ function measure(group: keyof typeof GROUPS, dir: string, copy = 0): Record<stri
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   if (run.status !== 0) throw new Error(`${group} exited with ${run.status ?? run.signal}:\n${run.stderr.slice(-3000)}`);
-  // <group>.<pid>.<k>: the k-th dump, taken at the k-th mark; part 1 is startup and warm-up,
-  // part 1 + round × ops + i the i-th operation of that round.
+  // <group>.<pid>.<k>: the k-th dump. A mark dumps twice, around a collection: part 1 is
+  // startup and warm-up, then a collection and a run by turns, so part 3 + 2 × (round × ops + i)
+  // is the i-th operation of that round.
   const parts = new Map<number, number>();
   const files = new Map<number, string>();
   for (const file of readdirSync(dir)) {
@@ -91,13 +92,14 @@ function measure(group: keyof typeof GROUPS, dir: string, copy = 0): Record<stri
       files.set(Number(match[1]), path.join(dir, file));
     }
   }
-  const expected = 1 + ROUNDS * ops.length;
+  const expected = 2 * (1 + ROUNDS * ops.length);
   if (parts.size !== expected) throw new Error(`${group}: ${parts.size} dumps, expected ${expected}`);
   const result: Record<string, number[]> = Object.fromEntries(ops.map((op) => [op, []]));
   for (let round = 0; round < ROUNDS; round++) {
     ops.forEach((op, i) => {
-      result[op]!.push(parts.get(2 + round * ops.length + i)! / n);
-      if (NO_CROSSING.includes(op)) (addonShare[op] ??= []).push(addonInstructions(files.get(2 + round * ops.length + i)!));
+      const part = 3 + 2 * (round * ops.length + i);
+      result[op]!.push(parts.get(part)! / n);
+      if (NO_CROSSING.includes(op)) (addonShare[op] ??= []).push(addonInstructions(files.get(part)!));
     });
   }
   process.stderr.write(
