@@ -95,7 +95,7 @@ export declare class NativeEngine {
   /**
    * Which protocols of the set can fire, and which first HTTP path segments (the core's
    * `FireFlags`, updated on every publish from any thread), as an ArrayBuffer over that memory
-   * for JS to read with `Atomics.load` instead of calling in. `null` where the runtime refuses external
+   * for JS to read instead of calling in. `null` where the runtime refuses external
    * buffers (then every call crosses, as before).
    */
   fireFlags(): ArrayBuffer | null
