@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Engine } from 'havoc';
 import { config, policy } from './fixtures/policies.js';
 
@@ -83,11 +83,14 @@ test.serial('an http path whose first segment no active policy names skips the c
   }
 });
 
-test.serial('no decision is missed or made against a stale "nothing can fire" while another thread changes the set', async (t) => {
-  // The worker cycles the set through update, halt, resume, warmup, a lease that runs out by
-  // itself and an empty set, announcing around each change, seqlock-style, whether sql can
-  // fire. Whenever no change overlapped a decision here, it must agree with the announcement.
-  const name = `flags-race-${process.pid}`;
+/**
+ * Runs `changes` (the body of a worker script, over `engine` and the helpers below) in a worker
+ * while this thread decides with `decide`, and checks every decision no change overlapped
+ * against what the worker announced. The worker announces around each change, seqlock-style:
+ * `change(announced, fn)` bumps a sequence to odd, runs `fn`, stores `announced` (1: fires,
+ * 0: does not, 2: do not check), and bumps the sequence to even again.
+ */
+async function raceAgainstChanges(t: ExecutionContext, name: string, decide: (engine: Engine) => boolean, changes: string): Promise<void> {
   const engine = new Engine({ name });
   const shared = new Int32Array(new SharedArrayBuffer(12)); // [seq, announced, done]
   const worker = new Worker(
@@ -95,7 +98,6 @@ test.serial('no decision is missed or made against a stale "nothing can fire" wh
      const { workerData } = require('node:worker_threads');
      const shared = workerData;
      const engine = new Engine({ name: ${JSON.stringify(name)} });
-     const sql = (extra) => ({ version: 1, ...extra, policies: [{ name: 'db', type: 'sql', target: 'all', error_chance: 1, error_code: 1 }] });
      const pause = new Int32Array(new SharedArrayBuffer(4));
      const change = (announced, fn) => {
        Atomics.add(shared, 0, 1);
@@ -104,18 +106,7 @@ test.serial('no decision is missed or made against a stale "nothing can fire" wh
        Atomics.add(shared, 0, 1);
        Atomics.wait(pause, 0, 0, 0.2);
      };
-     for (let round = 0; round < 150; round++) {
-       change(1, () => engine.update(sql()));
-       change(0, () => engine.halt());
-       change(1, () => engine.resume());
-       change(0, () => engine.update(sql({ warmup_duration: '1h' })));
-       change(0, () => engine.update({ version: 1 }));
-       if (round % 10 === 0) {
-         change(2, () => engine.applyLayer('leased', sql(), { ttlMs: 2 }));
-         while (engine.state().layers.some((layer) => layer.name === 'leased')) Atomics.wait(pause, 0, 0, 0.5);
-         change(0, () => {});
-       }
-     }
+     ${changes}
      Atomics.store(shared, 2, 1);`,
     { eval: true, workerData: shared },
   );
@@ -131,7 +122,7 @@ test.serial('no decision is missed or made against a stale "nothing can fire" wh
     const before = Atomics.load(shared, 0);
     if (before % 2 === 1) continue;
     const announced = Atomics.load(shared, 1);
-    const hit = engine.decide('sql', 'SELECT 1') !== null;
+    const hit = decide(engine);
     if (Atomics.load(shared, 0) !== before || announced === 2) continue;
     checked += 1;
     if (hit) fired += 1;
@@ -145,6 +136,48 @@ test.serial('no decision is missed or made against a stale "nothing can fire" wh
     `${fired} fired, ${announcedActive} announced active, ${checked} checked`,
   );
   engine.close();
+}
+
+test.serial('no decision is missed or made against a stale "nothing can fire" while another thread changes the set', async (t) => {
+  // Update, halt, resume, warmup, a lease that runs out by itself, and an empty set.
+  await raceAgainstChanges(
+    t,
+    `flags-race-${process.pid}`,
+    (engine) => engine.decide('sql', 'SELECT 1') !== null,
+    `const sql = (extra) => ({ version: 1, ...extra, policies: [{ name: 'db', type: 'sql', target: 'all', error_chance: 1, error_code: 1 }] });
+     for (let round = 0; round < 150; round++) {
+       change(1, () => engine.update(sql()));
+       change(0, () => engine.halt());
+       change(1, () => engine.resume());
+       change(0, () => engine.update(sql({ warmup_duration: '1h' })));
+       change(0, () => engine.update({ version: 1 }));
+       if (round % 10 === 0) {
+         change(2, () => engine.applyLayer('leased', sql(), { ttlMs: 2 }));
+         while (engine.state().layers.some((layer) => layer.name === 'leased')) Atomics.wait(pause, 0, 0, 0.5);
+         change(0, () => {});
+       }
+     }`,
+  );
+});
+
+test.serial('no http decision is skipped on a stale segment word while another thread moves the policies between paths', async (t) => {
+  // The protocol word stays set through most changes; only the segment words say whether
+  // /orders can fire, and they change with it.
+  await raceAgainstChanges(
+    t,
+    `flags-race-http-${process.pid}`,
+    (engine) => engine.decide('http', '/orders/7') !== null,
+    `const on = (...targets) => ({ version: 1, policies: targets.map((target, i) => ({ name: 'p' + i, type: 'http', target, error_chance: 1, error_code: 503 })) });
+     for (let round = 0; round < 150; round++) {
+       change(1, () => engine.update(on('/orders/*')));
+       change(0, () => engine.update(on('/health')));
+       change(1, () => engine.update(on('/health', '/orders/*')));
+       change(0, () => engine.halt());
+       change(1, () => engine.resume());
+       change(0, () => engine.update(on('/ordinal')));
+       change(0, () => engine.update({ version: 1 }));
+     }`,
+  );
 });
 
 test.serial('the JavaScript segment filter agrees with the core for every pair of ASCII characters', (t) => {
