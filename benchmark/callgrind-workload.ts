@@ -2,8 +2,9 @@
 //   node callgrind-workload.js <group> <n> <rounds>
 // warms every operation of the group up, then, round after round, runs each operation n times
 // in turn, calling mark() before each run and once at the end. The driver has callgrind dump
-// its counts at every mark, so each dump holds exactly one run of one operation: operations
-// and their baselines measured in the same process, interleaved, with the same heap.
+// its counts twice at every mark, around a young-generation collection, so every other dump
+// holds exactly one run of one operation: operations and their baselines measured in the same
+// process, interleaved, with the same heap.
 import { getPriority } from 'node:os';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import path from 'node:path';

@@ -280,12 +280,15 @@ export class Engine {
     if (typeof target !== 'string') throw new TypeError('target must be a string');
     // Nothing of this protocol can fire: skip the crossing. The core stores these words on every
     // publish, from any thread, after the snapshot itself (the segment words before the protocol
-    // word), and each answer below comes from one word. Plain reads suffice (V8 runs
-    // Atomics.load as a builtin call, at more than this whole path costs): a read sees every
-    // store that happens before it (the memory model's happens-before consistency), so only a
-    // publish racing with this call can be missed, one an atomic read could order after it just
-    // as well. A clear bit read from an older set than the other word is that older set's answer:
-    // it could not fire either. An Int32Array element is never torn.
+    // word), each in one 32-bit store, and each answer below comes from one word. Plain reads,
+    // not Atomics.load (a builtin call in V8, costing more than this whole path): the load
+    // runs afresh on every call that comes from the event loop or after any call out of
+    // JavaScript, and V8 moves no load across a native call or an Atomics operation, so a
+    // publish made before this call, on this thread or on one it synchronized with, is seen;
+    // only a publish racing with the call can be missed, and an atomic read could order that
+    // one after it just as well. (A loop doing nothing but calling decide could in principle
+    // keep the word in a register; no interceptor calls it that way.) A clear bit read from an
+    // older set than the other word is that older set's answer: it could not fire either.
     const flags = this.#fireFlags;
     if ((flags[PROTOCOL_WORD]! & (1 << index)) === 0) return null;
     // An http path whose first segment no active policy names cannot match: skip it too.

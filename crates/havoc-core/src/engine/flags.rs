@@ -1,5 +1,7 @@
 //! [`FireFlags`]: which protocols of a [`PolicySet`] can fire, and which first HTTP path
-//! segments, in memory a caller reads without calling in.
+//! segments, in memory a caller reads without calling in. (The JS side reads the words with
+//! plain loads, protocol word first, and relies on no order between them: each answer comes
+//! from one word, as below. A publish made before its read is seen; a racing one may not be.)
 //!
 //! Every publish stores the new snapshot's bits into every live cell of its set, under the
 //! writers' lock and after the snapshot itself, the protocol word last. So the last store is
