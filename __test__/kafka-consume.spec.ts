@@ -3,16 +3,13 @@
 // are in kafka.spec.ts.
 import { randomUUID } from 'node:crypto';
 import ava from 'ava';
-import type { KafkaMessage } from 'kafkajs';
 import { chaosEngine, faults } from './fixtures/chaos.js';
-import { closeWitness, committed, consumerOf, kafkaClient, produceBare, uniqueTopic, waitFor } from './fixtures/kafka.js';
+import { closeWitness, committed, consumerOf, kafkaClient, produceBare, text, uniqueTopic, waitFor } from './fixtures/kafka.js';
 import { serverTest } from './fixtures/servers.js';
 
 const test = serverTest('kafka');
 // From ava itself: the skipping stand-in `serverTest` returns has no hooks.
 ava.after.always(closeWitness);
-
-const text = (message: KafkaMessage): string => message.value?.toString() ?? '';
 
 test('eachMessage: latency runs the handler after it; a drop skips the handler and commits its offset', async (t) => {
   const topic = await uniqueTopic('each-message');

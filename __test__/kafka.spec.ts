@@ -6,7 +6,7 @@ import ava, { type ExecutionContext } from 'ava';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { DEFAULT_KAFKA_ERROR_CODE, HavocError, KafkaInjectedError, instrumentKafka, type Policy } from 'havoc';
 import { chaosEngine, faults } from './fixtures/chaos.js';
 import { config, policy } from './fixtures/policies.js';
@@ -20,6 +20,7 @@ import {
   mark,
   produceBare,
   producerOf,
+  text,
   uniqueTopic,
   waitFor,
   written,
@@ -32,8 +33,6 @@ ava.after.always(closeWitness);
 const exporter = new InMemorySpanExporter();
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
-
-const text = (message: KafkaMessage): string => message.value?.toString() ?? '';
 
 /** A producer that does not retry: an injected retriable error reaches the application after one try. */
 const NO_RETRIES = { retry: { retries: 0 } };

@@ -29,10 +29,10 @@ type AsyncOperation = () => Promise<unknown>;
 const dump = (): void => void getPriority();
 
 /**
- * Ends one counted run and starts the next on an empty young generation: the collection runs between two
- * dumps, counted in neither. Without it a young-generation collection falls wherever the
- * allocation of the runs before put it, the same way in every process (fixed seeds), and
- * lands on one operation of a pair every round: 2–3% of an HTTP request.
+ * Ends one counted run and starts the next on an empty young generation: the collection runs
+ * between two dumps, counted in neither. Without it a collection falls wherever the runs before
+ * put it, the same way in every process (fixed seeds), and lands on one operation of a pair
+ * every round: 2–3% of an HTTP request.
  */
 const mark = (): void => {
   dump();

@@ -279,16 +279,10 @@ export class Engine {
     if (index === undefined) throw new TypeError(`unknown protocol ${JSON.stringify(protocol)}`);
     if (typeof target !== 'string') throw new TypeError('target must be a string');
     // Nothing of this protocol can fire: skip the crossing. The core stores these words on every
-    // publish, from any thread, after the snapshot itself (the segment words before the protocol
-    // word), each in one 32-bit store, and each answer below comes from one word. Plain reads,
-    // not Atomics.load (a builtin call in V8, costing more than this whole path): the load
-    // runs afresh on every call that comes from the event loop or after any call out of
-    // JavaScript, and V8 moves no load across a native call or an Atomics operation, so a
-    // publish made before this call, on this thread or on one it synchronized with, is seen;
-    // only a publish racing with the call can be missed, and an atomic read could order that
-    // one after it just as well. (A loop doing nothing but calling decide could in principle
-    // keep the word in a register; no interceptor calls it that way.) A clear bit read from an
-    // older set than the other word is that older set's answer: it could not fire either.
+    // publish, from any thread, after the new set; each answer comes from one word. Plain reads,
+    // not Atomics.load (a V8 builtin call, dearer than this whole path): V8 moves no load across
+    // a native call or an Atomics operation, so a publish made before this call is seen and only
+    // a racing one can be missed (README, "What a decision costs").
     const flags = this.#fireFlags;
     if ((flags[PROTOCOL_WORD]! & (1 << index)) === 0) return null;
     // An http path whose first segment no active policy names cannot match: skip it too.
