@@ -1,13 +1,14 @@
-// The servers of benchmark/http.bench.ts, in their own process so that the load generator
-// does not share an event loop with them. Reports its ports, and its memory on request.
-// argv[2]: `throughput` (every throughput case), or one memory case alone in its process
-// (`memory-bare`, `memory-havoc`) so that each has its own RSS.
+// One server of benchmark/http.bench.ts, alone in its process: the load generator shares no event
+// loop with it, and two of these can share one core. argv[2] names the case. Reports its port,
+// and its memory on request.
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
+import type express from 'express';
 import { Engine, httpMiddleware, validateConfig, wrapHandler } from 'havoc';
+import { busyWork } from './calibration';
 
 const POLICIES = 100;
+const PATH = '/bench/hello';
 
 /** 100 policies on paths the benchmark never requests (a mix of exact and wildcard targets). */
 function policies(extra: Record<string, unknown>[] = []): Record<string, unknown>[] {
@@ -30,48 +31,55 @@ const hello = (_req: IncomingMessage, res: ServerResponse): void => {
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' }).end('hello');
 };
 
-const nonMatching = engine('bench-http-100', policies());
-const matchingQuiet = engine(
-  'bench-http-match',
-  policies([{ name: 'quiet', type: 'http', target: '/bench/*', error_chance: 0, latency_chance: 0 }]),
-);
-// For the memory run: the matching policy fires (1 in 10 requests gets a 503).
-const matchingFiring = engine(
-  'bench-http-firing',
-  policies([{ name: 'firing', type: 'http', target: '/bench/*', error_chance: 0.1, error_code: 503 }]),
-);
+/**
+ * Express is loaded only by the processes that serve it: a node:http server has no reason to
+ * hold it, and with it loaded havoc's cases land in a V8 slow path more often (README).
+ */
+async function expressApp(middleware?: express.RequestHandler): Promise<express.Express> {
+  const { default: createApp } = await import('express');
+  const app = createApp();
+  if (middleware) app.use(middleware);
+  app.get(PATH, hello);
+  return app;
+}
 
-const expressBare = express();
-expressBare.get('/bench/hello', hello);
-const expressHavoc = express();
-expressHavoc.use(httpMiddleware(nonMatching));
-expressHavoc.get('/bench/hello', hello);
+/** Every case, built only in the process that serves it. */
+export const cases = {
+  'node:http bare': async (): Promise<RequestListener> => hello,
+  'node:http + wrapHandler, 100 non-matching policies': async (): Promise<RequestListener> =>
+    wrapHandler(engine('bench-http-100', policies()), hello),
+  'node:http + wrapHandler, 1 matching policy (chances 0)': async (): Promise<RequestListener> =>
+    wrapHandler(
+      engine('bench-http-match', policies([{ name: 'quiet', type: 'http', target: '/bench/*', error_chance: 0, latency_chance: 0 }])),
+      hello,
+    ),
+  'node:http + a fixed busy loop (calibration)': async (): Promise<RequestListener> => (req, res) => {
+    busyWork();
+    hello(req, res);
+  },
+  'express bare': (): Promise<RequestListener> => expressApp(),
+  // Any middleware costs Express a router layer and a next() per request: havoc's is compared with this.
+  'express + a no-op middleware': (): Promise<RequestListener> => expressApp((_req, _res, next) => next()),
+  'express + httpMiddleware, 100 non-matching policies': (): Promise<RequestListener> =>
+    expressApp(httpMiddleware(engine('bench-http-100', policies()))),
+  // For the memory run: the matching policy fires (1 in 10 requests gets a 503).
+  'node:http + wrapHandler, matching policy firing 10%': async (): Promise<RequestListener> =>
+    wrapHandler(
+      engine('bench-http-firing', policies([{ name: 'firing', type: 'http', target: '/bench/*', error_chance: 0.1, error_code: 503 }])),
+      hello,
+    ),
+} satisfies Record<string, () => Promise<RequestListener>>;
 
-const throughput: Record<string, RequestListener> = {
-  'node:http bare': hello,
-  'node:http + wrapHandler, 100 non-matching policies': wrapHandler(nonMatching, hello),
-  'node:http + wrapHandler, 1 matching policy (chances 0)': wrapHandler(matchingQuiet, hello),
-  'express bare': expressBare,
-  'express + httpMiddleware, 100 non-matching policies': expressHavoc,
-};
+/** A case's name. */
+export type HttpCase = keyof typeof cases;
 
-const byMode: Record<string, Record<string, RequestListener>> = {
-  throughput,
-  'memory-bare': { 'node:http bare': hello },
-  'memory-havoc': { 'node:http + wrapHandler, matching policy firing 10%': wrapHandler(matchingFiring, hello) },
-};
-const servers = byMode[process.argv[2] ?? 'throughput'];
-if (servers === undefined) throw new Error(`unknown mode ${process.argv[2]}`);
-
-async function main(): Promise<void> {
-  const ports: Record<string, number> = {};
-  for (const [name, listener] of Object.entries(servers)) {
-    const server = createServer(listener);
-    server.keepAliveTimeout = 60_000;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    ports[name] = (server.address() as AddressInfo).port;
-  }
-  // The benchmark is gone (finished or killed): so are its servers.
+async function main(name: string): Promise<void> {
+  const build = (cases as Record<string, () => Promise<RequestListener>>)[name];
+  if (build === undefined) throw new Error(`unknown case ${JSON.stringify(name)}; one of: ${Object.keys(cases).join(', ')}`);
+  const server = createServer(await build());
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // The benchmark is gone (finished or killed): so is this server.
   process.on('disconnect', () => process.exit(0));
   process.on('message', (message: string) => {
     if (message !== 'memory') return;
@@ -80,7 +88,7 @@ async function main(): Promise<void> {
     const { heapUsed, rss } = process.memoryUsage();
     process.send?.({ heapUsed, rss });
   });
-  process.send?.({ ports });
+  process.send?.({ port: (server.address() as AddressInfo).port });
 }
 
-void main();
+if (require.main === module) void main(process.argv[2] ?? '');

@@ -1,49 +1,224 @@
-// Throughput of HTTP servers with havoc against the same servers without it, measured in the
-// same run with autocannon on loopback, then heap and RSS growth of a server after 1,000,000
-// requests through a matching, firing policy, against a bare server's growth over as many. The cases run in interleaved rounds; each ratio
-// is taken within a round (against the baseline measured just before it) and the median of
-// those is reported, so that load changes on a shared machine cancel out.
-// Run: npm run bench:http   (HAVOC_BENCH_SECONDS, HAVOC_BENCH_ROUNDS, HAVOC_BENCH_MEMORY_REQUESTS to adjust)
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+// Throughput of HTTP servers with havoc against the same servers without it, then heap and RSS
+// growth of a server after 1,000,000 requests through a matching, firing policy, against a bare
+// server's growth over as many.
+//
+// Throughput is paired: a case and its baseline, each alone in its process, serve autocannon
+// load at the same time, both pinned to one core (the load generator has the other). The
+// scheduler shares that core between them, so each serves requests at a rate inversely
+// proportional to what a request costs it, and whatever the host does to the core's speed hits
+// both alike: on a shared 2-core machine, back-to-back samples of one server swing by ±20%, the
+// ratio of two servers sampled in the same second by a few percent. Which server's load starts
+// first alternates between windows. A pair of processes also keeps a bias of its own for its
+// lifetime (JIT and memory layout differ between two processes running the same code: a bare
+// server against a bare server read 1.025 over 24 windows of one pair), so each comparison runs
+// in several fresh pairs; a pair's ratio is its summed requests over its windows, and the median
+// pair and the 95% confidence interval of that median are reported. A bare server against a
+// second bare server shows what the method itself reads, and a calibration case (a fixed busy
+// loop, its cost measured in this process) shows how small a cost it resolves. Each server's
+// CPU time per request is read from /proc, and pairs below 0.9 are counted apart: now and then
+// a fresh process serving havoc's per-request native call (with Express loaded) lands in a V8
+// slow path in process.nextTick for its lifetime (README, "HTTP servers").
+// Run: npm run bench:http   (HAVOC_BENCH_PAIRS process pairs per comparison, HAVOC_BENCH_ROUNDS
+// windows of HAVOC_BENCH_SECONDS per pair, HAVOC_BENCH_MEMORY_REQUESTS to adjust;
+// HAVOC_BENCH_ONLY=text runs only the cases whose name holds it, HAVOC_BENCH_VERBOSE=1 prints
+// every window)
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Bench } from 'tinybench';
 import { Engine, validateConfig, wrapHandler } from 'havoc';
+import { busyWork, CALIBRATION_ITERATIONS } from './calibration';
+import type { HttpCase } from './http-server';
 
-const SECONDS = Number(process.env.HAVOC_BENCH_SECONDS ?? 3);
-const ROUNDS = Number(process.env.HAVOC_BENCH_ROUNDS ?? 9);
+const SECONDS = Number(process.env.HAVOC_BENCH_SECONDS ?? 1);
+const PROCESS_PAIRS = Number(process.env.HAVOC_BENCH_PAIRS ?? 10);
+const WINDOWS = Number(process.env.HAVOC_BENCH_ROUNDS ?? 4);
+const WARMUP_WINDOWS = 2;
+/** Runs only the comparisons whose case name contains this text. */
+const ONLY = process.env.HAVOC_BENCH_ONLY;
+const VERBOSE = process.env.HAVOC_BENCH_VERBOSE === '1';
 const MEMORY_REQUESTS = Number(process.env.HAVOC_BENCH_MEMORY_REQUESTS ?? 1_000_000);
-const CONNECTIONS = 32;
+/** Per server: the pair shares the 32 connections the benchmark has always used. */
+const CONNECTIONS = 16;
 const PATH = '/bench/hello';
+
+/** [baseline, case]: each comparison runs in PROCESS_PAIRS pairs of fresh processes. */
+const PAIRS: [HttpCase, HttpCase][] = [
+  ['node:http bare', 'node:http bare'],
+  ['node:http bare', 'node:http + wrapHandler, 100 non-matching policies'],
+  ['node:http bare', 'node:http + wrapHandler, 1 matching policy (chances 0)'],
+  ['node:http bare', 'node:http + a fixed busy loop (calibration)'],
+  ['express bare', 'express + a no-op middleware'],
+  ['express + a no-op middleware', 'express + httpMiddleware, 100 non-matching policies'],
+];
 
 interface Memory {
   heapUsed: number;
   rss: number;
 }
 
+/**
+ * Pins this process to CPU 0 and returns how to start a server on CPU 1, or, where that cannot
+ * be done (one CPU, no `taskset`), says so and runs unpinned.
+ */
+function pinning(): { execPath: string; execArgv: string[] } {
+  const unpinned = { execPath: process.execPath, execArgv: ['--expose-gc'] };
+  if (availableParallelism() < 2) {
+    console.error('one CPU: the servers and the load generator run unpinned, and the pairs read noisier');
+    return unpinned;
+  }
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+  } catch (error) {
+    console.error(`taskset failed (${(error as Error).message}): running unpinned, and the pairs read noisier`);
+    return unpinned;
+  }
+  return { execPath: 'taskset', execArgv: ['-c', '1', process.execPath, '--expose-gc'] };
+}
+
+const pin = pinning();
+
 function ask<T>(child: ChildProcess, message?: string): Promise<T> {
-  return new Promise((resolve) => {
-    child.once('message', (reply) => resolve(reply as T));
+  return new Promise((resolve, reject) => {
+    const exited = (code: number | null): void => reject(new Error(`server exited (${code}) before answering`));
+    child.once('exit', exited);
+    child.once('message', (reply) => {
+      child.off('exit', exited);
+      resolve(reply as T);
+    });
     if (message !== undefined) child.send(message);
   });
 }
 
+async function server(name: HttpCase): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(path.join(__dirname, 'http-server.js'), [name], {
+    ...pin,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const { port } = await ask<{ port: number }>(child);
+  return { child, port };
+}
+
 async function load(port: number, options: { duration?: number; amount?: number }): Promise<autocannon.Result> {
   const result = await autocannon({ url: `http://127.0.0.1:${port}${PATH}`, connections: CONNECTIONS, ...options });
-  if (result.errors > 0 || result.timeouts > 0)
-    throw new Error(`load on port ${port}: ${result.errors} errors, ${result.timeouts} timeouts`);
+  if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0)
+    throw new Error(`load on port ${port}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`);
   return result;
 }
 
+const sorted = (values: number[]): number[] => [...values].sort((a, b) => a - b);
+function median(values: number[]): number {
+  const order = sorted(values);
+  const middle = Math.floor(order.length / 2);
+  return order.length % 2 === 1 ? order[middle]! : (order[middle - 1]! + order[middle]!) / 2;
+}
+
 /**
- * What `wrapHandler` adds to each request, measured in this process without the network: the
- * same real IncomingMessage through a no-op handler, bare and wrapped. Steadier than the
- * loopback runs on a shared machine.
+ * The distribution-free 95% confidence interval of the median: the order statistics k and n-k+1
+ * for the largest k with P(Binomial(n, 1/2) < k) <= 2.5%.
  */
-async function hookCost(): Promise<{ bareNs: number; wrappedNs: number; addedNs: number }> {
+function medianInterval(values: number[]): [number, number] {
+  const n = values.length;
+  let below = 0; // P(B < k)
+  let pmf = 0.5 ** n; // P(B = k - 1), from k = 1
+  let k = 0;
+  while (k < n / 2) {
+    if (below + pmf > 0.025) break;
+    below += pmf;
+    k += 1;
+    pmf *= (n - k + 1) / k;
+  }
+  const order = sorted(values);
+  return k === 0 ? [order[0]!, order[n - 1]!] : [order[k - 1]!, order[n - k]!];
+}
+
+interface PairResult {
+  ratio: number;
+  baselineRate: number;
+  caseRate: number;
+  /** CPU time (user + system) per request over the measured windows, µs, of each server. */
+  baselineCpuUs: number;
+  caseCpuUs: number;
+}
+
+/** A process's CPU time so far (user + system, all threads), in seconds; NaN off Linux. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    // Fields 14 and 15 of /proc/PID/stat, counted after the command name's closing parenthesis.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** One pair of fresh processes under load together: WINDOWS windows after WARMUP_WINDOWS. */
+async function runPair(baseline: HttpCase, name: HttpCase, label: string): Promise<PairResult> {
+  const servers = await Promise.all([server(baseline), server(name)]);
+  const [base, own] = servers;
+  try {
+    let baseTotal = 0;
+    let ownTotal = 0;
+    let cpuAtStart: [number, number] = [0, 0];
+    for (let window = -WARMUP_WINDOWS; window < WINDOWS; window += 1) {
+      if (window === 0) cpuAtStart = [cpuSeconds(base!.child.pid), cpuSeconds(own!.child.pid)];
+      const baseFirst = window % 2 === 0;
+      const order = baseFirst ? [base!, own!] : [own!, base!];
+      const [first, second] = await Promise.all(order.map(({ port }) => load(port, { duration: SECONDS })));
+      const [baseResult, ownResult] = baseFirst ? [first!, second!] : [second!, first!];
+      if (VERBOSE)
+        console.error(
+          `  window ${window}: ${baseResult.requests.total} / ${ownResult.requests.total} = ${(ownResult.requests.total / baseResult.requests.total).toFixed(3)}`,
+        );
+      if (window < 0) continue;
+      baseTotal += baseResult.requests.total;
+      ownTotal += ownResult.requests.total;
+    }
+    const ratio = ownTotal / baseTotal;
+    const baselineCpuUs = ((cpuSeconds(base!.child.pid) - cpuAtStart[0]) * 1e6) / baseTotal;
+    const caseCpuUs = ((cpuSeconds(own!.child.pid) - cpuAtStart[1]) * 1e6) / ownTotal;
+    console.error(`${label}: ${ratio.toFixed(3)} (CPU per request: ${caseCpuUs.toFixed(1)} µs vs ${baselineCpuUs.toFixed(1)} µs)`);
+    return { ratio, baselineRate: baseTotal / (WINDOWS * SECONDS), caseRate: ownTotal / (WINDOWS * SECONDS), baselineCpuUs, caseCpuUs };
+  } finally {
+    for (const { child } of servers) child.kill();
+  }
+}
+
+async function throughputTable(): Promise<Record<string, number | string>[]> {
+  const rows: Record<string, number | string>[] = [];
+  for (const [baseline, name] of PAIRS) {
+    if (ONLY !== undefined && !name.includes(ONLY)) continue;
+    const label = baseline === name ? `${name} (a second process, control)` : name;
+    const pairs: PairResult[] = [];
+    for (let pair = 0; pair < PROCESS_PAIRS; pair += 1)
+      pairs.push(await runPair(baseline, name, `${label}, pair ${pair + 1}/${PROCESS_PAIRS}`));
+    const ratios = pairs.map((pair) => pair.ratio);
+    const [low, high] = medianInterval(ratios);
+    rows.push({
+      server: label,
+      baseline,
+      'req/s (median pair; two servers share a core)': Math.round(median(pairs.map((pair) => pair.caseRate))),
+      'baseline req/s': Math.round(median(pairs.map((pair) => pair.baselineRate))),
+      'x baseline (median pair)': Number(median(ratios).toFixed(3)),
+      '95% CI of the median': `${low.toFixed(3)}..${high.toFixed(3)}`,
+      'min..max': `${Math.min(...ratios).toFixed(3)}..${Math.max(...ratios).toFixed(3)}`,
+      // See the README: a fresh process now and then serves every request ~30% dearer for its lifetime.
+      'pairs below 0.9': ratios.filter((ratio) => ratio < 0.9).length,
+      'CPU µs/request (median pair)': `${median(pairs.map((pair) => pair.caseCpuUs)).toFixed(1)} vs ${median(pairs.map((pair) => pair.baselineCpuUs)).toFixed(1)}`,
+    });
+  }
+  return rows;
+}
+
+/**
+ * What `wrapHandler` and the calibration loop add to each request, measured in this process
+ * without the network: the same real IncomingMessage through a no-op handler, bare and wrapped.
+ */
+async function hookCost(): Promise<{ bareNs: number; wrappedAddedNs: number; calibrationAddedNs: number }> {
   const policies = Array.from({ length: 100 }, (_, i) => ({
     name: `p${i}`,
     type: 'http',
@@ -60,64 +235,33 @@ async function hookCost(): Promise<{ bareNs: number; wrappedNs: number; addedNs:
   };
   const wrapped = wrapHandler(engine, handler);
   const bench = new Bench({ time: 1000, warmup: true, warmupTime: 300 });
-  bench.add('bare', () => handler()).add('wrapHandler, 100 non-matching policies', () => wrapped(req, res));
+  bench
+    .add('bare', () => handler())
+    .add('wrapHandler, 100 non-matching policies', () => wrapped(req, res))
+    .add('calibration loop', () => {
+      busyWork();
+      handler();
+    });
   await bench.run();
   if (handled === 0) throw new Error('the handler never ran');
-  const [bare, wrappedTask] = bench.tasks.map((task) => task.result!.latency.mean * 1e6);
-  return { bareNs: Math.round(bare!), wrappedNs: Math.round(wrappedTask!), addedNs: Math.round(wrappedTask! - bare!) };
+  const [bare, wrappedTask, calibration] = bench.tasks.map((task) => task.result!.latency.mean * 1e6);
+  return {
+    bareNs: Math.round(bare!),
+    wrappedAddedNs: Math.round(wrappedTask! - bare!),
+    calibrationAddedNs: Math.round(calibration! - bare!),
+  };
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const mb = (bytes: number): number => Number((bytes / 1024 / 1024).toFixed(2));
 
-function server(mode: string): ChildProcess {
-  return fork(path.join(__dirname, 'http-server.js'), [mode], {
-    execArgv: ['--expose-gc'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-}
-
-async function throughputTable(): Promise<Record<string, number | string>[]> {
-  const child = server('throughput');
-  try {
-    const { ports } = await ask<{ ports: Record<string, number> }>(child);
-    const cases = Object.keys(ports);
-    const samples = new Map<string, number[]>(cases.map((name) => [name, []]));
-    for (const name of cases) await load(ports[name]!, { duration: 1 }); // warm up every server
-    for (let round = 0; round < ROUNDS; round += 1) {
-      for (const name of cases) {
-        const result = await load(ports[name]!, { duration: SECONDS });
-        samples.get(name)!.push(result.requests.average);
-        console.error(`round ${round + 1}/${ROUNDS} ${name}: ${Math.round(result.requests.average)} req/s`);
-      }
-    }
-    const baselineOf = (name: string): string => (name.startsWith('express') ? 'express bare' : 'node:http bare');
-    return cases.map((name) => {
-      const own = samples.get(name)!;
-      const base = samples.get(baselineOf(name))!;
-      const ratios = own.map((value, round) => value / base[round]!);
-      return {
-        server: name,
-        'req/s (median)': Math.round(median(own)),
-        'x baseline (median of rounds)': Number(median(ratios).toFixed(3)),
-        'min..max': `${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}`,
-      };
-    });
-  } finally {
-    child.kill();
-  }
-}
-
 /** Heap and RSS of a fresh server process across MEMORY_REQUESTS requests, after a warmup. */
-async function memoryRow(mode: string): Promise<Record<string, number | string>> {
-  const child = server(mode);
+async function memoryRow(name: HttpCase): Promise<Record<string, number | string>> {
+  const { child, port } = await server(name);
   try {
-    const { ports } = await ask<{ ports: Record<string, number> }>(child);
-    const [name, port] = Object.entries(ports)[0]!;
     // Warm up to a steady state first (young generation sized, allocator arenas grown), so growth means a leak.
-    await load(port, { amount: 200_000 });
+    await autocannon({ url: `http://127.0.0.1:${port}${PATH}`, connections: 2 * CONNECTIONS, amount: 200_000 });
     const before = await ask<Memory>(child, 'memory');
-    const result = await autocannon({ url: `http://127.0.0.1:${port}${PATH}`, connections: CONNECTIONS, amount: MEMORY_REQUESTS });
+    const result = await autocannon({ url: `http://127.0.0.1:${port}${PATH}`, connections: 2 * CONNECTIONS, amount: MEMORY_REQUESTS });
     const after = await ask<Memory>(child, 'memory');
     return {
       server: name,
@@ -135,22 +279,37 @@ async function memoryRow(mode: string): Promise<Record<string, number | string>>
 async function main(): Promise<void> {
   const rows = await throughputTable();
   console.table(rows);
-  const bareRequestNs = 1e9 / Number(rows.find((row) => row.server === 'node:http bare')!['req/s (median)']);
+  // A server of a pair has about half a core: a bare request's CPU time is half a second over its rate.
+  const bareRow = rows.find((row) => row.baseline === 'node:http bare');
+  const bareRequestNs = bareRow === undefined ? Number.NaN : (0.5 * 1e9) / Number(bareRow['baseline req/s']);
   const hook = await hookCost();
+  const implied = (addedNs: number): number => Number((bareRequestNs / (bareRequestNs + addedNs)).toFixed(3));
   const hookRow = {
     ...hook,
-    'bare request (ns, from its req/s)': Math.round(bareRequestNs),
-    'implied x baseline': Number((bareRequestNs / (bareRequestNs + hook.addedNs)).toFixed(3)),
+    calibrationIterations: CALIBRATION_ITERATIONS,
+    'bare request (ns of CPU, from its req/s at half a core)': Math.round(bareRequestNs),
+    'implied x baseline: wrapHandler': implied(hook.wrappedAddedNs),
+    'implied x baseline: calibration': implied(hook.calibrationAddedNs),
   };
   console.table([hookRow]);
-  const memory = [await memoryRow('memory-bare'), await memoryRow('memory-havoc')];
+  const memory = [await memoryRow('node:http bare'), await memoryRow('node:http + wrapHandler, matching policy firing 10%')];
   console.table(memory);
   const out = path.join(__dirname, '..', '..', 'bench-results');
   mkdirSync(out, { recursive: true });
   writeFileSync(
     path.join(out, 'http.json'),
     JSON.stringify(
-      { node: process.version, seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, rows, hook: hookRow, memory },
+      {
+        node: process.version,
+        pinned: pin.execPath === 'taskset',
+        seconds: SECONDS,
+        pairs: PROCESS_PAIRS,
+        windows: WINDOWS,
+        connections: CONNECTIONS,
+        rows,
+        hook: hookRow,
+        memory,
+      },
       null,
       2,
     ),
