@@ -148,7 +148,8 @@ interface PairResult {
 /** A process's CPU time so far (user + system, all threads), in seconds; NaN off Linux. */
 function cpuSeconds(pid: number | undefined): number {
   try {
-    // Fields 14 and 15 of /proc/PID/stat, counted after the command name's closing parenthesis.
+    // Fields 14 and 15 of /proc/PID/stat (utime, stime, in USER_HZ ticks: 1/100 s on Linux),
+    // counted after the command name's closing parenthesis.
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
