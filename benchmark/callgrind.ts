@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GROUPS } from './callgrind-workload.js';
+import { median } from './stats.js';
 
 const ROUNDS = Number(process.env.HAVOC_CALLGRIND_ROUNDS ?? 5);
 const N: Record<keyof typeof GROUPS, number> = {
@@ -107,12 +108,6 @@ function measure(group: keyof typeof GROUPS, dir: string, copy = 0): Record<stri
   );
   return result;
 }
-
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 interface Row {
   measure: string;

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { Registry } from 'prom-client';
 import { Bench } from 'tinybench';
 import { Engine, instrumentPg, normalizeSql, validateConfig } from 'havoc';
+import { median } from './stats.js';
 
 const url = process.env.HAVOC_PG_URL ?? 'postgres://havoc:havoc@127.0.0.1:5432/havoc';
 const QUERY = "SELECT id, relname FROM (SELECT oid AS id, relname FROM pg_class LIMIT 5) AS t WHERE relname <> 'x'";
@@ -26,8 +27,6 @@ async function throughput(pool: pg.Pool): Promise<number> {
   );
   return QUERIES_PER_ROUND / (Number(process.hrtime.bigint() - started) / 1e9);
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 async function main(): Promise<void> {
   const policies = Array.from({ length: 100 }, (_, i) => ({

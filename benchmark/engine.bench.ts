@@ -8,6 +8,7 @@ import { Engine, type Config, type Policy } from 'havoc';
 import { config, policy } from '../__test__/fixtures/policies.js';
 // What every interceptor calls per request: the engine's decision plus its pass count.
 import { decide as interceptorDecide } from '../src/interceptors/contract.js';
+import { median } from './stats.js';
 type ContractEngine = Parameters<typeof interceptorDecide>[0];
 
 // The raw addon (compiled to build/benchmark/, so the package root is two levels up).
@@ -91,7 +92,6 @@ async function main() {
     await bench.run();
     bench.tasks.forEach((task, i) => perCall[i]!.push((task.result!.latency.p50! / BATCH) * 1e6)); // ns, the median batch
   }
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   const floorByRound = perCall[0]!;
   const rows = tasks.map(([name], i) => {
     const ratios = perCall[i]!.map((ns, round) => ns / floorByRound[round]!);

@@ -32,6 +32,7 @@ import autocannon from 'autocannon';
 import { Bench } from 'tinybench';
 import { Engine, validateConfig, wrapHandler } from 'havoc';
 import { busyWork, CALIBRATION_ITERATIONS } from './calibration';
+import { median, medianInterval } from './stats.js';
 import type { HttpCase } from './http-server';
 
 const SECONDS = Number(process.env.HAVOC_BENCH_SECONDS ?? 1);
@@ -108,32 +109,6 @@ async function load(port: number, options: { duration?: number; amount?: number 
   if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0)
     throw new Error(`load on port ${port}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`);
   return result;
-}
-
-const sorted = (values: number[]): number[] => [...values].sort((a, b) => a - b);
-function median(values: number[]): number {
-  const order = sorted(values);
-  const middle = Math.floor(order.length / 2);
-  return order.length % 2 === 1 ? order[middle]! : (order[middle - 1]! + order[middle]!) / 2;
-}
-
-/**
- * The distribution-free 95% confidence interval of the median: the order statistics k and n-k+1
- * for the largest k with P(Binomial(n, 1/2) < k) <= 2.5%.
- */
-function medianInterval(values: number[]): [number, number] {
-  const n = values.length;
-  let below = 0; // P(B < k)
-  let pmf = 0.5 ** n; // P(B = k - 1), from k = 1
-  let k = 0;
-  while (k < n / 2) {
-    if (below + pmf > 0.025) break;
-    below += pmf;
-    k += 1;
-    pmf *= (n - k + 1) / k;
-  }
-  const order = sorted(values);
-  return k === 0 ? [order[0]!, order[n - 1]!] : [order[k - 1]!, order[n - k]!];
 }
 
 interface PairResult {

@@ -10,6 +10,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { Bench } from 'tinybench';
 import { Engine, instrumentKafka, validateConfig } from 'havoc';
+import { median } from './stats.js';
 
 const brokers = (process.env.HAVOC_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const TOPIC = `bench-${randomUUID().slice(0, 8)}`;
@@ -31,8 +32,6 @@ async function throughput(producer: Producer, sends: number): Promise<number> {
   );
   return sends / (Number(process.hrtime.bigint() - started) / 1e9);
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 async function main(): Promise<void> {
   // Half name other topics, half other topic prefixes: every message is looked up and misses.

@@ -7,6 +7,7 @@ import { MongoClient } from 'mongodb';
 import { Registry } from 'prom-client';
 import { Bench } from 'tinybench';
 import { Engine, instrumentMongo, validateConfig } from 'havoc';
+import { median } from './stats.js';
 
 const url = process.env.HAVOC_MONGO_URL ?? 'mongodb://127.0.0.1:27017/havoc';
 const COLLECTION = `bench_${process.pid}`;
@@ -28,8 +29,6 @@ async function throughput(client: MongoClient): Promise<number> {
   );
   return QUERIES_PER_ROUND / (Number(process.hrtime.bigint() - started) / 1e9);
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 async function main(): Promise<void> {
   // Half name other commands, half other collections: every findOne is looked up and misses.

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as cockatiel from 'cockatiel';
 import { Fallback, Retry, Timeout, wrap } from 'havoc';
+import { median } from './stats.js';
 
 const ROUNDS = 15;
 /** Calls per contender per round. */
@@ -42,11 +43,6 @@ async function timeCalls(contender: Contender): Promise<number> {
   for (let i = 0; i < CALLS; i++) await contender.run();
   return ((performance.now() - start) * 1e6) / CALLS; // ns per call
 }
-
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-};
 
 async function main() {
   const all = contenders();

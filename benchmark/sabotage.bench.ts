@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine, type Config } from 'havoc';
+import { median } from './stats.js';
 
 const MB = 1024 * 1024;
 const FILL_MB = 1024;
@@ -137,11 +138,6 @@ async function stressNgDuty(percent: number): Promise<number> {
     .split(' ')
     .map(Number);
   return (((f[13] ?? 0) + (f[14] ?? 0)) / CLOCK_TICKS / seconds) * 100;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
 
 async function main(): Promise<void> {
