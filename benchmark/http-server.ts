@@ -8,10 +8,11 @@ import { Engine, httpMiddleware, validateConfig, wrapHandler } from 'havoc';
 import { busyWork } from './calibration';
 
 const POLICIES = 100;
-const PATH = '/bench/hello';
+/** The one path the benchmark requests. */
+export const PATH = '/bench/hello';
 
 /** 100 policies on paths the benchmark never requests (a mix of exact and wildcard targets). */
-function policies(extra: Record<string, unknown>[] = []): Record<string, unknown>[] {
+export function policies(extra: Record<string, unknown>[] = []): Record<string, unknown>[] {
   const list: Record<string, unknown>[] = Array.from({ length: POLICIES - extra.length }, (_, i) => ({
     name: `p${i}`,
     type: 'http',

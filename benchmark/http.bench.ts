@@ -23,7 +23,7 @@
 // HAVOC_BENCH_ONLY=text runs only the cases whose name holds it, HAVOC_BENCH_VERBOSE=1 prints
 // every window)
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -31,13 +31,21 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { Bench } from 'tinybench';
 import { Engine, validateConfig, wrapHandler } from 'havoc';
-import { busyWork, CALIBRATION_ITERATIONS } from './calibration';
+import { busyWork, CALIBRATION_ITERATIONS } from './calibration.js';
+import { cpuOf } from './proc.js';
 import { median, medianInterval } from './stats.js';
-import type { HttpCase } from './http-server';
+import { PATH, policies, type HttpCase } from './http-server.js';
 
 const SECONDS = Number(process.env.HAVOC_BENCH_SECONDS ?? 1);
-const PROCESS_PAIRS = Number(process.env.HAVOC_BENCH_PAIRS ?? 10);
-const WINDOWS = Number(process.env.HAVOC_BENCH_ROUNDS ?? 4);
+function count(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a whole number >= 1 (got ${process.env[name]})`);
+  return value;
+}
+
+const PROCESS_PAIRS = count('HAVOC_BENCH_PAIRS', 10);
+/** An even count starts each server's load first equally often. */
+const WINDOWS = count('HAVOC_BENCH_ROUNDS', 4);
 const WARMUP_WINDOWS = 2;
 /** Runs only the comparisons whose case name contains this text. */
 const ONLY = process.env.HAVOC_BENCH_ONLY;
@@ -45,7 +53,6 @@ const VERBOSE = process.env.HAVOC_BENCH_VERBOSE === '1';
 const MEMORY_REQUESTS = Number(process.env.HAVOC_BENCH_MEMORY_REQUESTS ?? 1_000_000);
 /** Per server: the pair shares the 32 connections the benchmark has always used. */
 const CONNECTIONS = 16;
-const PATH = '/bench/hello';
 
 /** [baseline, case]: each comparison runs in PROCESS_PAIRS pairs of fresh processes. */
 const PAIRS: [HttpCase, HttpCase][] = [
@@ -53,6 +60,7 @@ const PAIRS: [HttpCase, HttpCase][] = [
   ['node:http bare', 'node:http + wrapHandler, 100 non-matching policies'],
   ['node:http bare', 'node:http + wrapHandler, 1 matching policy (chances 0)'],
   ['node:http bare', 'node:http + a fixed busy loop (calibration)'],
+  ['express bare', 'express + httpMiddleware, 100 non-matching policies'],
   ['express bare', 'express + a no-op middleware'],
   ['express + a no-op middleware', 'express + httpMiddleware, 100 non-matching policies'],
 ];
@@ -120,13 +128,10 @@ interface PairResult {
   caseCpuUs: number;
 }
 
-/** A process's CPU time so far (user + system, all threads), in seconds; NaN off Linux. */
+/** A server's CPU time so far, in seconds; NaN where /proc cannot tell. */
 function cpuSeconds(pid: number | undefined): number {
   try {
-    // Fields 14 and 15 of /proc/PID/stat (utime, stime, in USER_HZ ticks: 1/100 s on Linux),
-    // counted after the command name's closing parenthesis.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return pid === undefined ? Number.NaN : cpuOf(pid);
   } catch {
     return Number.NaN;
   }
@@ -134,9 +139,12 @@ function cpuSeconds(pid: number | undefined): number {
 
 /** One pair of fresh processes under load together: WINDOWS windows after WARMUP_WINDOWS. */
 async function runPair(baseline: HttpCase, name: HttpCase, label: string): Promise<PairResult> {
-  const servers = await Promise.all([server(baseline), server(name)]);
+  const started = await Promise.allSettled([server(baseline), server(name)]);
+  const servers = started.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+  const failed = started.find((outcome) => outcome.status === 'rejected');
   const [base, own] = servers;
   try {
+    if (failed) throw failed.reason;
     let baseTotal = 0;
     let ownTotal = 0;
     let cpuAtStart: [number, number] = [0, 0];
@@ -177,14 +185,14 @@ async function throughputTable(): Promise<Record<string, number | string>[]> {
     rows.push({
       server: label,
       baseline,
-      'req/s (median pair; two servers share a core)': Math.round(median(pairs.map((pair) => pair.caseRate))),
+      'req/s (median of pairs; two servers share a core)': Math.round(median(pairs.map((pair) => pair.caseRate))),
       'baseline req/s': Math.round(median(pairs.map((pair) => pair.baselineRate))),
-      'x baseline (median pair)': Number(median(ratios).toFixed(3)),
+      'x baseline (median of pairs)': Number(median(ratios).toFixed(3)),
       '95% CI of the median': `${low.toFixed(3)}..${high.toFixed(3)}`,
       'min..max': `${Math.min(...ratios).toFixed(3)}..${Math.max(...ratios).toFixed(3)}`,
       // See the README: a fresh process now and then serves every request ~30% dearer for its lifetime.
       'pairs below 0.9': ratios.filter((ratio) => ratio < 0.9).length,
-      'CPU µs/request (median pair)': `${median(pairs.map((pair) => pair.caseCpuUs)).toFixed(1)} vs ${median(pairs.map((pair) => pair.baselineCpuUs)).toFixed(1)}`,
+      'CPU µs/request (median of pairs)': `${median(pairs.map((pair) => pair.caseCpuUs)).toFixed(1)} vs ${median(pairs.map((pair) => pair.baselineCpuUs)).toFixed(1)}`,
     });
   }
   return rows;
@@ -195,13 +203,7 @@ async function throughputTable(): Promise<Record<string, number | string>[]> {
  * without the network: the same real IncomingMessage through a no-op handler, bare and wrapped.
  */
 async function hookCost(): Promise<{ bareNs: number; wrappedAddedNs: number; calibrationAddedNs: number }> {
-  const policies = Array.from({ length: 100 }, (_, i) => ({
-    name: `p${i}`,
-    type: 'http',
-    target: i % 4 === 0 ? `/api/v1/service-${i}/*` : `/api/v1/resource-${i}`,
-    error_chance: 0.5,
-  }));
-  const engine = new Engine({ name: 'bench-http-hook', config: validateConfig({ version: 1, policies }) });
+  const engine = new Engine({ name: 'bench-http-hook', config: validateConfig({ version: 1, policies: policies() }), seed: 1 });
   const req = new IncomingMessage(new Socket());
   req.url = PATH;
   const res = null as unknown as ServerResponse; // the handlers never touch it

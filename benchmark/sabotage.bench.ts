@@ -4,11 +4,12 @@
 // - CPU duty accuracy: one thread at 25/50/75%, process CPU from /proc/<pid>/stat, havoc's
 //   CPU policy vs `stress-ng --cpu 1 --cpu-load P`.
 // Run: npm run bench:sabotage
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine, type Config } from 'havoc';
+import { CLOCK_TICKS, cpuOf } from './proc.js';
 import { median } from './stats.js';
 
 const MB = 1024 * 1024;
@@ -18,7 +19,6 @@ const FILL_FROM_MB = 64;
 const FILL_TO_MB = FILL_MB - 64;
 const DUTY_SECONDS = 3;
 const ROUNDS = 3;
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 function config(...policies: Record<string, unknown>[]): Config {
   return { version: 1, policies } as unknown as Config;
@@ -31,17 +31,6 @@ function rssOf(pid: number | 'self'): number {
   } catch {
     return 0; // the process is gone
   }
-}
-
-/** utime+stime (and, with `children`, cutime+cstime of waited-for children), in seconds. */
-function cpuOf(pid: number | 'self', children = false): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat
-    .slice(stat.lastIndexOf(')') + 2)
-    .split(' ')
-    .map(Number);
-  const own = (f[11] ?? 0) + (f[12] ?? 0);
-  return (children ? own + (f[13] ?? 0) + (f[14] ?? 0) : own) / CLOCK_TICKS;
 }
 
 function descendants(pid: number): number[] {

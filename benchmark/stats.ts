@@ -10,10 +10,12 @@ export function median(values: readonly number[]): number {
 
 /**
  * The distribution-free 95% confidence interval of the median: the order statistics k and
- * n-k+1 for the largest k with P(Binomial(n, 1/2) < k) <= 2.5% (the whole range when n < 6).
+ * n-k+1 for the largest k with P(Binomial(n, 1/2) < k) <= 2.5%. Up to n = 8 that is the whole
+ * range, which below n = 6 covers less than 95% (1 - 2^(1-n)). NaNs when empty.
  */
 export function medianInterval(values: readonly number[]): [number, number] {
   const n = values.length;
+  if (n === 0) return [Number.NaN, Number.NaN];
   let below = 0; // P(B < k)
   let pmf = 0.5 ** n; // P(B = k), from k = 0
   let k = 0;
